@@ -41,3 +41,11 @@ class InputError(SeesayError):
 
 class EngineBusy(SeesayError):
     """A second answer was asked for while one is still streaming."""
+
+
+class ModelIncomplete(ModelCorrupt):
+    """A file the model needs (a shard, the tokenizer, the chat template...) is missing."""
+
+
+class UnsupportedCheckpoint(ModelError):
+    """The weights are in a format Seesay does not load (PyTorch .bin/.pt pickles)."""
