@@ -1,0 +1,193 @@
+"""The engine: one loaded model (+ optional drafter) answering conversations, streamed.
+
+``Engine.stream(turns, settings)`` yields ``Response`` records; ``Engine.cancel()`` (any thread)
+stops the answer within one decoding step and leaves the engine ready for the next question.
+
+A follow-up question reuses the conversation's KV cache: the engine remembers the token ids in the
+cache after each answer; when the next request's history is exactly that conversation plus the
+answer it gave, only the new turn's tokens are prefilled (the screenshot is not run again).
+"""
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from transformers import DynamicCache
+
+from inference.conversation import AudioPart, ImagePart, TextPart, Turn
+from inference.errors import EngineBusy, InputError
+from inference.generate import GenerationSettings, Response, Stats, stream_generate
+from inference.prompt import Encoded, PromptBuilder
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    model_name: str
+    model_dir: str
+    device: str
+    dtype: str
+    quantization: str
+    drafter: str | None  # the drafter's folder name, when one is loaded
+    resident_bytes: int  # weights and buffers of the loaded model(s)
+    kernels: str = ""  # which quanto kernels run (prebuilt, jit, pure-torch)
+
+
+@dataclass
+class _Session:
+    """What is in the KV cache: the ids, and the conversation they came from."""
+
+    turn_keys: list[str]
+    answer: str
+    ids: list[int]
+    mm_token_type_ids: list[int]
+    generated: list[int]
+    cache: object
+
+
+class Engine:
+    def __init__(self, model, processor, info: EngineInfo, *, assistant=None,
+                 context_tokens: int = 8192, max_audio_seconds: float = 300.0):
+        self.model = model
+        self.processor = processor
+        self.assistant = assistant
+        self.info = info
+        self.context_tokens = context_tokens
+        self.prompts = PromptBuilder(processor, max_audio_seconds)
+        self.stop_ids = _stop_ids(model)
+        # Placeholders stand for image / audio soft tokens: an answer must never contain one.
+        self.suppress = [i for i in (getattr(model.config, name, None) for name in (
+            "image_token_id", "audio_token_id", "video_token_id", "boi_token_id", "eoi_token_id",
+            "boa_token_id", "eoa_token_index")) if isinstance(i, int)]
+        self._closing = self.prompts.encode_plain(self.prompts.assistant_closing()).ids
+        self._cancel = threading.Event()
+        self._busy = threading.Lock()
+        self._session: _Session | None = None
+
+    # -- public ----------------------------------------------------------------------------------
+    def stream(self, turns: list[Turn], settings: GenerationSettings = GenerationSettings()) -> Iterator[Response]:
+        """Answer the last (user) turn of ``turns``; yields text pieces, then a final record."""
+        if not self._busy.acquire(blocking=False):
+            raise EngineBusy("Seesay is still answering: stop that answer first.")
+        try:
+            yield from self._stream(turns, settings)
+        finally:
+            self._busy.release()
+
+    def answer(self, turns: list[Turn], settings: GenerationSettings = GenerationSettings()) -> tuple[str, Response]:
+        """Convenience: the whole answer text and the final record."""
+        pieces, last = [], None
+        for last in self.stream(turns, settings):
+            pieces.append(last.text)
+        return "".join(pieces), last
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def forget(self) -> None:
+        """Drop the cached conversation (e.g. when the user switches conversations)."""
+        self._session = None
+
+    # -- internals -------------------------------------------------------------------------------
+    def _stream(self, turns: list[Turn], settings: GenerationSettings) -> Iterator[Response]:
+        started = time.perf_counter()
+        self._cancel.clear()
+        if not turns or turns[-1].role != "user":
+            raise InputError("There is no question to answer: the last turn must be the user's.")
+        if not any(turn.parts for turn in turns if turn.role == "user"):
+            raise InputError("The question is empty: type something, or attach a screenshot or a recording.")
+        enc, cache, reused = self._encode(turns, settings.image_detail)
+        room = self.context_tokens - len(enc.ids)
+        if room < 16:
+            self._session = None
+            raise InputError(f"The conversation is too long ({len(enc.ids)} tokens, limit {self.context_tokens}): "
+                             "start a new conversation, or use a lower image detail.")
+        settings = _with_max_tokens(settings, min(settings.max_new_tokens, room))
+        stats = Stats(prompt_tokens=dict(enc.counts), prefilled_tokens=len(enc.ids) - reused, reused_tokens=reused)
+        use_draft = self.assistant if settings.use_draft else None
+        generated: list[int] = []
+        text = []
+        self._session = None  # the cache is being changed: unusable until this answer ends well
+        for response in stream_generate(self.model, self.processor.tokenizer, enc.model_inputs(reused),
+                                        settings=settings, cache=cache, stop_ids=self.stop_ids,
+                                        cancel=self._cancel, stats=stats, generated=generated,
+                                        suppress=self.suppress, assistant=use_draft, started=started):
+            text.append(response.text)
+            yield response
+        answer = "".join(text)
+        ids = enc.ids + generated
+        if cache.get_seq_length() == len(ids) - 1:  # the last token is sampled, not yet run
+            self._session = _Session(turn_keys=[_turn_key(t) for t in turns], answer=answer, ids=ids,
+                                     mm_token_type_ids=enc.mm_token_type_ids + [0] * len(generated),
+                                     generated=generated, cache=cache)
+
+    def _encode(self, turns: list[Turn], detail: int) -> tuple[Encoded, object, int]:
+        pieces, generation_prompt = self.prompts.turn_texts(turns)
+        session, n = self._session, len(self._session.turn_keys) if self._session else 0
+        reusable = (
+            session is not None and len(turns) > n + 1
+            and turns[n].role == "assistant" and _text(turns[n]).strip() == session.answer.strip()
+            and [_turn_key(t) for t in turns[:n]] == session.turn_keys
+        )
+        if reusable:
+            closing = self._closing
+            if session.generated and closing and session.generated[-1] == closing[0]:
+                closing = closing[1:]  # the answer already ended with the end-of-turn token
+            enc = Encoded(ids=session.ids + closing,
+                          mm_token_type_ids=session.mm_token_type_ids + [0] * len(closing))
+            new_pieces, cache = pieces[n + 1:], session.cache
+            reused = cache.get_seq_length()
+        else:
+            enc, new_pieces, cache, reused = Encoded(), pieces, DynamicCache(config=self.model.config), 0
+        for text, media in new_pieces:
+            enc = enc + self.prompts.encode_text(text, media, detail)
+        enc = enc + self.prompts.encode_plain(generation_prompt)
+        enc.counts = self.prompts.count(enc.ids)
+        return enc, cache, reused
+
+
+def _stop_ids(model) -> list[int]:
+    eos = model.generation_config.eos_token_id
+    return list(eos) if isinstance(eos, (list, tuple)) else [eos]
+
+
+def _with_max_tokens(settings: GenerationSettings, n: int) -> GenerationSettings:
+    from dataclasses import replace
+
+    return replace(settings, max_new_tokens=max(1, n))
+
+
+def _text(turn: Turn) -> str:
+    return "".join(p.text for p in turn.parts if isinstance(p, TextPart))
+
+
+def _turn_key(turn: Turn) -> str:
+    """A fingerprint of a turn's content, to know whether the cache still holds this conversation."""
+    h = hashlib.blake2b(turn.role.encode(), digest_size=16)
+    for part in turn.parts:
+        if isinstance(part, TextPart):
+            h.update(b"t" + part.text.encode())
+        elif isinstance(part, ImagePart):
+            h.update(b"i" + repr((part.image.size, part.image.mode)).encode() + part.image.tobytes())
+        elif isinstance(part, AudioPart):
+            h.update(b"a" + str(part.sample_rate).encode() + part.samples.tobytes())
+    return h.hexdigest()
+
+
+def resident_bytes(*models) -> int:
+    total = 0
+    for model in models:
+        if model is None:
+            continue
+        for t in list(model.parameters()) + list(model.buffers()):
+            total += _tensor_bytes(t)
+    return total
+
+
+def _tensor_bytes(t: torch.Tensor) -> int:
+    inner = [getattr(t, name) for name in ("_data", "_scale", "_shift") if isinstance(getattr(t, name, None), torch.Tensor)]
+    if inner:
+        return sum(_tensor_bytes(x) for x in inner)
+    return t.numel() * t.element_size()

@@ -1,0 +1,124 @@
+"""Load an Engine: locate, verify, check the fit, then load processor, model and drafter.
+
+Everything cheap and checkable happens before anything heavy: a broken folder or a model that
+does not fit is refused in well under a second, with a message that says what to do.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from inference.errors import ModelCorrupt
+from inference.locate import force_offline, locate_assistant, locate_model
+
+Progress = Callable[[str, float], None]  # (what is happening, fraction done 0..1)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    model: str  # a snapshot folder, or a repo id already in the Hugging Face cache
+    assistant: str | None = None  # None: look beside the model
+    use_draft: bool = True
+    quantization: str = "int4"
+    device: str = "auto"
+    context_tokens: int = 8192
+    cache_dir: Path | None = None  # quantized copies; None: quantize at every load
+    max_audio_seconds: float = 300.0
+    check_memory: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+def load_engine(options: LoadOptions, progress: Progress | None = None):
+    from inference import fit, verify
+
+    force_offline()
+    report_progress = progress or (lambda _what, _fraction: None)
+    report_progress("Checking the model folder", 0.0)
+    model_dir = locate_model(options.model)
+    report = verify.verify_model(model_dir)
+    assistant_report = None
+    if options.use_draft:
+        assistant_dir = locate_assistant(model_dir, options.assistant)
+        if assistant_dir is not None:
+            assistant_report = verify.verify_assistant(assistant_dir, report)
+
+    report_progress("Starting the engine", 0.05)
+    import torch  # heavy imports only after the cheap checks
+
+    from inference.device import choose_device, choose_dtype
+
+    device = choose_device(options.device)
+    dtype = choose_dtype(device)
+    if options.check_memory:
+        fit.require_fit(report, options.quantization, str(device), options.context_tokens, assistant_report,
+                        dtype=str(dtype).removeprefix("torch."))
+
+    report_progress("Loading the processor", 0.1)
+    model, processor = _load_model(report, options, dtype, report_progress)
+    if device.type != "cpu":
+        model.to(device)
+    assistant = None
+    if assistant_report is not None:
+        report_progress("Loading the drafter", 0.9)
+        assistant = _load_assistant(assistant_report.path, dtype).to(device)
+
+    from inference import quant_kernels
+    from inference.engine import Engine, EngineInfo, resident_bytes
+
+    info = EngineInfo(
+        model_name=report.name, model_dir=str(model_dir), device=str(device),
+        dtype=str(dtype).removeprefix("torch."), quantization=options.quantization,
+        drafter=assistant_report.path.name if assistant_report else None,
+        resident_bytes=resident_bytes(model, assistant),
+        kernels=", ".join(str(k) for k in quant_kernels.prepare()) if options.quantization == "int4" else "",
+    )
+    report_progress("Ready", 1.0)
+    return Engine(model, processor, info, assistant=assistant, context_tokens=options.context_tokens,
+                  max_audio_seconds=options.max_audio_seconds)
+
+
+def _load_model(report, options: LoadOptions, dtype, progress: Progress):
+    from transformers import AutoConfig, AutoProcessor, Gemma4UnifiedForConditionalGeneration
+
+    from inference import quant
+
+    try:
+        processor = AutoProcessor.from_pretrained(report.path, local_files_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelCorrupt(f"The processor or tokenizer files in {report.path} cannot be read ({exc}). "
+                           "Download the model again.") from None
+    scheme = options.quantization
+    copy = quant.copy_dir(options.cache_dir, report.revision, scheme, dtype) if options.cache_dir else None
+    if copy is not None and scheme != "none" and quant.has_copy(copy):
+        progress("Loading the quantized copy", 0.2)
+        config = AutoConfig.from_pretrained(report.path, local_files_only=True)
+        try:
+            return quant.load_quantized(copy, config, Gemma4UnifiedForConditionalGeneration, dtype), processor
+        except (OSError, RuntimeError, ValueError) as exc:  # a damaged copy: quantize again
+            progress(f"The quantized copy is damaged ({exc}); quantizing again", 0.2)
+    progress("Loading and quantizing the weights" if scheme != "none" else "Loading the weights", 0.2)
+    try:
+        model = Gemma4UnifiedForConditionalGeneration.from_pretrained(
+            report.path, dtype=dtype, quantization_config=quant.quantization_config(scheme),
+            local_files_only=True, use_safetensors=True,
+        ).eval()
+    except (OSError, ValueError) as exc:
+        raise ModelCorrupt(f"The weights in {report.path} cannot be loaded ({exc}). Download the model again.") from None
+    quant.align_weights(model)
+    if copy is not None and scheme != "none":
+        progress("Saving the quantized copy for faster starts", 0.8)
+        quant.save_quantized(model, copy, scheme)
+    return model, processor
+
+
+def _load_assistant(path: Path, dtype):
+    from transformers import AutoModelForCausalLM
+
+    assistant = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True,
+                                                     use_safetensors=True).eval()
+    config = assistant.generation_config
+    if not getattr(config, "num_assistant_tokens", None):
+        config.num_assistant_tokens = 4  # transformers needs it set for this drafter
+    # A constant draft length keeps "drafted vs accepted" in the stats meaningful.
+    config.num_assistant_tokens_schedule = "constant"
+    return assistant

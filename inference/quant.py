@@ -1,0 +1,173 @@
+"""Weight quantization with optimum-quanto, kept behind this one module so another backend can
+replace it (optimum-quanto is in maintenance mode).
+
+* ``quantization_config(scheme)`` quantizes while transformers loads the checkpoint, one weight at a
+  time, so the whole bf16 model is never in memory at once.
+* ``save_quantized`` / ``load_quantized`` keep a quantized copy in the user cache. transformers
+  refuses ``save_pretrained`` on a quanto model, and quanto's own reload loses the vision embedder,
+  so the copy is the state dict in safetensors shards + quanto's quantization map + the
+  non-persistent buffers, and reloading builds the model on the meta device, re-applies the map and
+  fills it shard by shard (peak memory: the model plus one shard).
+
+What stays unquantized, and why:
+* the image and audio embedders (``model.embed_vision``, ``model.embed_audio``): 4-bit projections
+  of raw patches and waveform frames are known to corrupt Gemma 4's image and audio input;
+* the token embeddings and the tied ``lm_head``: embeddings are only gathered (one row a token),
+  and quantizing the tied head would need a second, untied 262k x 3840 copy. ``bench`` measures
+  what an int8 head would save per decoded token (see bench/README.md).
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+SCHEMES = ("int4", "int8", "none")
+KEEP_UNQUANTIZED = ["lm_head", "model.embed_vision", "model.embed_audio"]
+FORMAT_VERSION = 1
+SHARD_BYTES = 1 << 30
+_MARKER = "quantization.json"
+
+
+def quantization_config(scheme: str):
+    """The transformers ``quantization_config`` for a scheme, or None for unquantized weights."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown quantization {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    if scheme == "none":
+        return None
+    from transformers import QuantoConfig
+
+    from inference import quant_kernels
+
+    quant_kernels.prepare()
+    return QuantoConfig(weights=scheme, modules_to_not_convert=list(KEEP_UNQUANTIZED))
+
+
+def align_weights(model: torch.nn.Module) -> int:
+    """Give every int8 weight 64-byte aligned storage; returns how many were copied.
+
+    torch's CPU int8 kernel (``_weight_int8pack_mm``, which quanto uses for bf16 activations)
+    reads with aligned vector loads and crashes the process on a weight that is not 64-byte
+    aligned, as weights can be when materialized from a safetensors buffer (seen with torch 2.14.1).
+    """
+    moved = 0
+    for module in model.modules():
+        data = getattr(getattr(module, "weight", None), "_data", None)
+        if isinstance(data, torch.Tensor) and data.dtype == torch.int8 and data.data_ptr() % 64:
+            module.weight._data = data.clone()
+            moved += 1
+    return moved
+
+
+def copy_dir(cache_root: Path, revision: str, scheme: str, dtype: torch.dtype) -> Path:
+    """Where the quantized copy of one model revision lives (one folder per scheme and dtype)."""
+    return Path(cache_root) / f"{revision[:16]}-{scheme}-{str(dtype).removeprefix('torch.')}"
+
+
+def has_copy(folder: Path) -> bool:
+    try:
+        meta = json.loads((Path(folder) / _MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return meta.get("format") == FORMAT_VERSION
+
+
+def save_quantized(model: torch.nn.Module, folder: Path, scheme: str) -> None:
+    """Write the quantized copy atomically: a crash mid-write leaves no half copy behind."""
+    from optimum.quanto import quantization_map
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    state = model.state_dict()
+    if _tied(model):
+        state.pop("lm_head.weight", None)  # restored by tie_weights() on load
+    shards, current, size = [], {}, 0
+    for name, tensor in state.items():
+        current[name] = tensor.detach().contiguous()
+        size += tensor.numel() * tensor.element_size()
+        if size >= SHARD_BYTES:
+            shards.append(current)
+            current, size = {}, 0
+    if current:
+        shards.append(current)
+    for i, shard in enumerate(shards):
+        save_file(_unshare(shard), tmp / f"weights-{i:05d}.safetensors")
+    buffers = {name: b.detach().contiguous() for name, b in _non_persistent_buffers(model)}
+    save_file(_unshare(buffers), tmp / "buffers.safetensors")
+    meta = {"format": FORMAT_VERSION, "scheme": scheme, "shards": len(shards),
+            "map": quantization_map(model)}
+    (tmp / _MARKER).write_text(json.dumps(meta))  # written last: its presence means complete
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+def load_quantized(folder: Path, config, model_class, dtype: torch.dtype) -> torch.nn.Module:
+    """Rebuild a model from its quantized copy, on the CPU."""
+    from optimum.quanto import quantize
+    from safetensors.torch import load_file
+
+    from inference import quant_kernels
+
+    quant_kernels.prepare()
+    folder = Path(folder)
+    meta = json.loads((folder / _MARKER).read_text())
+    with torch.device("meta"):
+        model = model_class._from_config(config, dtype=dtype)
+    by_scheme: dict[str, list[str]] = {}
+    for name, qconf in meta["map"].items():
+        by_scheme.setdefault(qconf["weights"], []).append(name)
+    for weights, names in by_scheme.items():
+        quantize(model, weights=weights, include=names)
+    model.to_empty(device="cpu")
+    expected = set(model.state_dict())
+    loaded: set[str] = set()
+    for i in range(meta["shards"]):
+        shard = load_file(folder / f"weights-{i:05d}.safetensors")
+        model.load_state_dict(shard, strict=False)
+        loaded.update(shard)
+        del shard
+    for name, value in load_file(folder / "buffers.safetensors").items():
+        owner, _, attr = name.rpartition(".")
+        model.get_submodule(owner).register_buffer(attr, value, persistent=False)
+    if _tied(model):
+        model.tie_weights()
+        loaded.add("lm_head.weight")
+    missing = {k for k in expected - loaded if not _is_quanto_derived(k, loaded)}
+    if missing:
+        raise RuntimeError(f"the quantized copy misses {len(missing)} tensors, e.g. {sorted(missing)[:3]}")
+    align_weights(model)
+    return model.eval()
+
+
+def _is_quanto_derived(key: str, loaded: set[str]) -> bool:
+    # A quantized weight is stored as weight._data / weight._scale / ...; its module reports "weight".
+    return any(k.startswith(key + ".") for k in loaded) or key.endswith(("input_scale", "output_scale"))
+
+
+def _tied(model) -> bool:
+    text = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    return bool(getattr(text, "tie_word_embeddings", False) or getattr(model.config, "tie_word_embeddings", False))
+
+
+def _non_persistent_buffers(model: torch.nn.Module):
+    for module_name, module in model.named_modules():
+        for attr in getattr(module, "_non_persistent_buffers_set", ()):
+            buf = module._buffers.get(attr)
+            if buf is not None:
+                yield (f"{module_name}.{attr}" if module_name else attr), buf
+
+
+def _unshare(tensors: dict) -> dict:
+    """safetensors refuses tensors that share memory: give each its own storage."""
+    seen, out = set(), {}
+    for name, t in tensors.items():
+        ptr = (t.untyped_storage().data_ptr(), t.storage_offset()) if t.numel() else None
+        out[name] = t.clone() if ptr in seen else t
+        if ptr is not None:
+            seen.add(ptr)
+    return out
