@@ -73,8 +73,11 @@ class MessageEdit(QtWidgets.QPlainTextEdit):
         return float(self.fontMetrics().height())
 
     def _fit_height(self, *_):
-        lines = int(self.document().documentLayout().documentSize().height())
-        lines = max(self._min_lines, min(self._max_lines, lines))
+        wanted = int(self.document().documentLayout().documentSize().height())
+        lines = max(self._min_lines, min(self._max_lines, wanted))
+        # No scroll bar until the field stops growing (it would flash for a frame on each new line).
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded if wanted > self._max_lines
+                                        else Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         margins = self.contentsMargins()
         # + 1: QPlainTextEdit counts a line as visible only if it ends above the last pixel row.
         height = (lines * self._line_height() + 2 * self.document().documentMargin() + 1
