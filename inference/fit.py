@@ -216,12 +216,19 @@ def fit_check(
             f"{report.name} does not fit in memory with {quant}: it needs {need_text} and {free_text} is free. "
             + _what_would_fit(estimates, quant, free, assistant_report is not None)
         )
-    return FitResult(report.name, quant, device, dtype, context_tokens, estimates, free, fits, message, assistant_report)
+    return FitResult(
+        report.name, quant, device, dtype, context_tokens, estimates, free, fits, message, assistant_report
+    )
 
 
-def require_fit(*args, **kwargs) -> FitResult:
+def require_fit(
+    report: ModelReport, quant: str, device: str, context_tokens: int,
+    assistant_report: ModelReport | None = None, *, dtype: str | None = None, available: int | None = None,
+) -> FitResult:
     """fit_check, raising ModelDoesNotFit (with what would fit) when the chosen scheme does not."""
-    result = fit_check(*args, **kwargs)
+    result = fit_check(
+        report, quant, device, context_tokens, assistant_report, dtype=dtype, available=available
+    )
     if not result.fits:
         raise ModelDoesNotFit(result.message)
     return result
@@ -235,7 +242,10 @@ def _what_would_fit(estimates: dict[str, MemoryEstimate], quant: str, free: int,
         if need > free or (scheme == quant and keep):
             continue
         if scheme == quant:
-            return f"Without the drafter it fits ({human_size(need)}). Turn the drafter off in Settings, or close other programs."
+            return (
+                f"Without the drafter it fits ({human_size(need)}). "
+                "Turn the drafter off in Settings, or close other programs."
+            )
         if keep:
             return f"{scheme} fits ({human_size(need)}). Choose {scheme} in Settings, or close other programs."
         return (
