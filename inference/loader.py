@@ -32,6 +32,7 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
     from inference import fit, verify
 
     force_offline()
+    _quiet_libraries()
     report_progress = progress or (lambda _what, _fraction: None)
     report_progress("Checking the model folder", 0.0)
     model_dir = locate_model(options.model)
@@ -75,6 +76,17 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
     report_progress("Ready", 1.0)
     return Engine(model, processor, info, assistant=assistant, context_tokens=options.context_tokens,
                   max_audio_seconds=options.max_audio_seconds)
+
+
+def _quiet_libraries() -> None:
+    """Library progress bars and warnings are not for users: the caller reports progress."""
+    import logging
+
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
 
 
 def _load_model(report, options: LoadOptions, dtype, progress: Progress):
