@@ -10,7 +10,8 @@ The estimate is built from the safetensors headers (every tensor's shape) and co
 * the KV cache for the context: sliding-window layers keep at most ``sliding_window`` tokens,
   full-attention layers keep them all (with their own head size and KV-head count); layers that
   reuse another layer's K/V keep nothing;
-* the drafter (same rules), and a fixed allowance for torch and activations.
+* the drafter, which inference/loader.py loads unquantized in the compute dtype (it keeps no KV
+  cache of its own: it reads the target's), and a fixed allowance for torch and activations.
 
 ``available_memory`` is the one place that imports torch, lazily (CUDA / MPS only).
 """
@@ -143,8 +144,8 @@ def estimate(
     if scheme not in SCHEMES:
         raise ValueError(f"unknown quantization {scheme!r}; expected one of {', '.join(SCHEMES)}")
     drafter = 0
-    if assistant_report is not None:
-        drafter = weight_bytes(assistant_report, scheme, dtype) + kv_cache_bytes(
+    if assistant_report is not None:  # loaded unquantized, whatever the scheme
+        drafter = weight_bytes(assistant_report, "none", dtype) + kv_cache_bytes(
             assistant_report.config, context_tokens, dtype
         )
     return MemoryEstimate(
@@ -157,7 +158,14 @@ def estimate(
 
 
 def default_compute_dtype(device: str) -> str:
-    return "float16" if device.startswith("mps") else "bfloat16"
+    """The dtype the loader will pick on ``device`` (inference.device.choose_dtype)."""
+    if device.split(":")[0] == "cpu":
+        return "bfloat16"
+    import torch
+
+    from inference.device import choose_dtype
+
+    return str(choose_dtype(torch.device(device))).removeprefix("torch.")
 
 
 def available_memory(device: str) -> int:

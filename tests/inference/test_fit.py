@@ -86,6 +86,15 @@ def test_the_unquantized_estimate_matches_the_loaded_model(tiny, report):
     assert weight_bytes(report, "none", "float32") == pytest.approx(actual, rel=0.05)
 
 
+def test_the_drafter_estimate_matches_the_loaded_drafter(tiny, drafter):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny.assistant_dir, dtype=torch.float32)
+    actual = sum(p.numel() * p.element_size() for p in model.parameters())
+    assert weight_bytes(drafter, "none", "float32") == pytest.approx(actual, rel=0.05)
+
+
 @pytest.mark.parametrize("scheme", ["int8", "int4"])
 def test_the_quantized_estimate_matches_optimum_quanto(tiny, report, scheme):
     from optimum.quanto import freeze, qint4, qint8, quantize
@@ -146,10 +155,10 @@ def test_published_config_keys_are_read():
     assert layers[-1].kv_heads == 8
 
 
-def test_the_drafter_adds_its_weights_but_keeps_no_cache(report, drafter):
+def test_the_drafter_adds_its_unquantized_weights_but_keeps_no_cache(report, drafter):
     assert kv_cache_bytes(drafter.config, 4096) == 0
     alone, both = estimate(report, "int8", 4096), estimate(report, "int8", 4096, drafter)
-    assert both.total - alone.total == both.drafter == weight_bytes(drafter, "int8") > 0
+    assert both.total - alone.total == both.drafter == weight_bytes(drafter, "none") > weight_bytes(drafter, "int8")
 
 
 def test_a_chosen_scheme_that_does_not_fit_points_to_one_that_does(report, monkeypatch):
