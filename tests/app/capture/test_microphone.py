@@ -50,12 +50,17 @@ def test_recording_holds_what_was_played(virtual_mic, speech, device_rate):
     try:
         _open_and_wait_for_sound(mic)
         assert mic.sample_rate == (device_rate or SAMPLE_RATE)
+        levels = []
+        mic.on_level = levels.append
         mic.start_recording()
         assert mic.is_recording
         virtual_mic.play(padded)
         recording = mic.stop_recording()
+        assert mic.stop_recording().size == 0  # stopping twice is harmless
     finally:
         mic.close()
+    assert not mic.is_open and not mic.is_recording
+    assert max(levels) > 0.02 and min(levels) < 0.001  # the meter follows speech and silence
     assert recording.dtype == np.float32 and recording.ndim == 1
     start, likeness = _find(recording, samples)
     assert likeness > 0.95
@@ -96,22 +101,6 @@ def test_recording_stops_itself_at_the_maximum_length(virtual_mic):
         mic.close()
     pre_roll = len(recording) - SAMPLE_RATE // 2
     assert 0 <= pre_roll <= 0.25 * SAMPLE_RATE + microphone.BLOCK_SECONDS * SAMPLE_RATE
-
-
-def test_levels_follow_the_sound_and_stopping_twice_is_harmless(virtual_mic, speech):
-    levels = []
-    mic = Microphone(post_roll_seconds=0.0)
-    try:
-        _open_and_wait_for_sound(mic)
-        mic.on_level = levels.append
-        mic.start_recording()
-        virtual_mic.play(speech[1])
-        mic.stop_recording()
-        assert mic.stop_recording().size == 0
-    finally:
-        mic.close()
-    assert max(levels) > 0.02 and min(levels) < 0.001
-    assert not mic.is_open and not mic.is_recording
 
 
 def test_devices_are_listed_with_a_default(virtual_mic):
