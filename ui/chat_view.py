@@ -135,6 +135,7 @@ class ChatView(QtWidgets.QWidget):
         self.placeholder.hide()
         # Before the trailing stretch, so messages gather at the top.
         self.messages_layout.insertWidget(self.messages_layout.count() - 1, bubble)
+        bubble.show()  # at once, not when the layout's queued show runs: callers ask what is visible
         self._render(bubble)
         return bubble
 

@@ -73,15 +73,14 @@ class StatusView:
 class SettingsChoices:
     """The options the settings dialog offers; the app knows which exist on this machine."""
 
-    quantizations: list[str] = field(default_factory=lambda: ["int8", "int4", "none"])
+    quantizations: list[str] = field(default_factory=lambda: ["int4", "int8", "none"])
     devices: list[str] = field(default_factory=lambda: ["auto", "cpu"])
-    image_details: list[str] = field(default_factory=lambda: ["low", "medium", "high"])
-    microphones: list[str] = field(default_factory=lambda: ["System default"])
-    # Hotkey actions, in the order shown: settings key -> label.
+    image_details: list[int] = field(default_factory=lambda: [70, 140, 280, 560, 1120])
+    microphones: list[str] = field(default_factory=list)  # "System default" is always offered
+    # Hotkeys, in the order shown: settings key (its "<key>_enabled" switches it) -> label.
     hotkey_actions: dict[str, str] = field(
         default_factory=lambda: {
-            "ask_screen": "Ask about the screen",
-            "ask_region": "Ask about a region",
-            "push_to_talk": "Push to talk",
+            "hotkey_ask_screen": "Ask about the screen",
+            "hotkey_push_to_talk": "Push to talk (hold)",
         }
     )
