@@ -28,7 +28,10 @@ def to_mono_16k(samples: np.ndarray, sample_rate: int) -> np.ndarray:
         raise InputError("The audio clip is empty: record again, or attach a file with sound in it.")
     if sample_rate <= 0:
         raise InputError(f"The audio clip has an invalid sample rate ({sample_rate} Hz).")
-    if np.issubdtype(audio.dtype, np.integer):
+    if np.issubdtype(audio.dtype, np.unsignedinteger):  # 8-bit PCM: silence is the middle value
+        half = (np.iinfo(audio.dtype).max + 1) / 2
+        audio = (audio.astype(np.float32) - half) / half
+    elif np.issubdtype(audio.dtype, np.integer):
         audio = audio.astype(np.float32) / float(np.iinfo(audio.dtype).max)
     audio = audio.astype(np.float32, copy=False)
     if audio.ndim == 2:
