@@ -155,6 +155,8 @@ class ChatView(QtWidgets.QWidget):
         self._update_actions()
 
     def append_answer_text(self, message_id: str, piece: str) -> None:
+        if message_id not in self._bubbles:
+            self.begin_answer(message_id)  # forgiving: a piece never gets lost
         bubble = self._bubbles[message_id]
         bubble.text += piece
         self._dirty.add(message_id)
@@ -163,6 +165,8 @@ class ChatView(QtWidgets.QWidget):
 
     def finish_answer(self, message_id: str, status: MessageStatus | str = MessageStatus.DONE,
                       stats_text: str = "", note: str = "") -> None:
+        if message_id not in self._bubbles:
+            self.begin_answer(message_id)  # e.g. an error before the first piece
         bubble = self._bubbles[message_id]
         self._dirty.discard(message_id)
         bubble.set_status(status, note)

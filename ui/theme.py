@@ -140,11 +140,11 @@ QListView#ConversationList {{ background: transparent; border: none; outline: 0;
 QListView#ConversationList::item {{ padding: 7px 8px; border-radius: 6px; color: {t.text}; }}
 QListView#ConversationList::item:selected {{ background: {t.border}; color: {t.text}; }}
 QListView#ConversationList::item:hover:!selected {{ background: {t.border}; }}
-QLineEdit, QPlainTextEdit, QComboBox, QSpinBox, QDoubleSpinBox {{
+QLineEdit, QPlainTextEdit, QSpinBox, QDoubleSpinBox {{
     background: {t.surface}; border: 1px solid {t.border}; border-radius: 6px; padding: 4px 6px;
     color: {t.text}; selection-background-color: {t.accent}; selection-color: {t.accent_text};
 }}
-QLineEdit:focus, QPlainTextEdit:focus, QComboBox:focus {{ border: 1px solid {t.accent}; }}
+QLineEdit:focus, QPlainTextEdit:focus {{ border: 1px solid {t.accent}; }}
 QPushButton {{
     background: {t.surface}; border: 1px solid {t.border}; border-radius: 6px;
     padding: 5px 12px; color: {t.text};
@@ -173,6 +173,8 @@ QFrame#NoticeBanner QLabel {{ color: {t.notice_text}; }}
 QWidget#StatusLine {{ background: {t.sidebar}; border-top: 1px solid {t.border}; }}
 QWidget#StatusLine QLabel {{ color: {t.muted}; }}
 QPushButton#StopButton {{ border-radius: 14px; padding: 5px 16px; }}
+/* Combo boxes keep Fusion's own drawing: restyling the drop-down drops its arrow. */
+QComboBox {{ padding: 3px 8px; }}
 QProgressBar {{
     border: 1px solid {t.border}; border-radius: 6px; background: {t.sidebar};
     text-align: center; color: {t.text}; min-height: 14px;

@@ -127,6 +127,24 @@ def test_edit_and_resend_the_last_question(view, qtbot):
     assert not bubble.editor.isVisibleTo(view)
 
 
+def test_ctrl_enter_sends_the_edit(view, qtbot):
+    view.add_message(question("q1", "first"))
+    assert view.edit_last_question()
+    editor = view.bubble("q1").editor
+    editor.setPlainText("changed")
+    with qtbot.waitSignal(view.editResendRequested) as sent:
+        qtbot.keyClick(editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert sent.args == ["changed"]
+
+
+def test_an_answer_that_fails_before_its_first_piece_still_shows(view):
+    view.finish_answer("a7", MessageStatus.ERROR, note="The model ran out of memory.")
+    assert "out of memory" in view.bubble("a7").note.text()
+    view.append_answer_text("a8", "late piece")
+    view.finish_answer("a8")
+    assert view.bubble("a8").text == "late piece"
+
+
 def test_edit_last_question_refuses_while_streaming(view):
     view.add_message(question())
     view.begin_answer("a1")
