@@ -1,0 +1,218 @@
+"""Screen questions and voice: capture the screen, the quick-ask popup, push-to-talk.
+
+Seesay's own windows never appear in a capture: they are hidden for the grab (and on Windows and
+macOS also excluded from capture, see app/capture/exclude.py). A push-to-talk recording starts from
+the microphone's pre-roll, so the first word is kept; with "include screen with voice" the
+screenshot is taken the moment the key goes down.
+"""
+
+import logging
+import subprocess
+import shutil
+
+from app.capture import screen
+from app.capture.microphone import Microphone, MicrophoneError
+from app.chat_controller import pil_to_qimage
+from inference.errors import SeesayError
+from ui.qt import QObject, QtCore, QtGui, QtWidgets, QTimer, Signal
+
+log = logging.getLogger(__name__)
+HIDE_FOR_CAPTURE_MS = 150  # lets the window manager repaint what our windows covered
+
+
+class CaptureController(QObject):
+    recordingChanged = Signal(bool)
+
+    def __init__(self, window, chat, popup, settings_source):
+        super().__init__(window)
+        self.window, self.chat, self.popup, self.settings = window, chat, popup, settings_source
+        self.microphone: Microphone | None = None
+        self._talk_screenshot = None
+        self._talk_from_popup = False
+        self._meter = QTimer(self)
+        self._meter.setInterval(100)
+        self._meter.timeout.connect(self._update_meter)
+        bar = window.input_bar
+        bar.captureRequested.connect(self.capture)
+        bar.talkPressed.connect(self.talk_pressed)
+        bar.talkReleased.connect(self.talk_released)
+        popup.sendRequested.connect(self._popup_send)
+        popup.openMainRequested.connect(self.show_main)
+        chat.answerPiece.connect(self._popup_piece)
+        chat.answerDone.connect(self._popup_done)
+
+    # -- screen ------------------------------------------------------------------------------------
+    def capture(self, mode: str, then=None) -> None:
+        """Grab the screen ("screen": the one under the cursor, "region", "window") and attach it."""
+        if mode == "region":
+            self._hidden(lambda: self._select_region(then))
+            return
+        self._hidden(lambda: self._grab(mode, then))
+
+    def _grab(self, mode: str, then) -> None:
+        try:
+            pos = QtGui.QCursor.pos()
+            ratio = _ratio_at(pos)
+            if mode == "window" and (geometry := _active_window_geometry()) is not None:
+                image = screen.grab_region(*geometry)
+            else:
+                image = screen.grab_screen_at(int(pos.x() * ratio), int(pos.y() * ratio))
+        except SeesayError as error:
+            self._restore()
+            self.window.show_error(str(error))
+            return
+        self._restore()
+        if then is not None:
+            then(image)
+        else:
+            self.chat.attach_image(image)
+
+    def _select_region(self, then) -> None:
+        from ui.region_overlay import RegionOverlay
+
+        overlay = RegionOverlay()
+        self._overlay = overlay
+
+        def chosen(rect: QtCore.QRect):
+            overlay.close()
+            try:
+                image = screen.grab_region(rect.x(), rect.y(), rect.width(), rect.height())
+            except SeesayError as error:
+                self._restore()
+                self.window.show_error(str(error))
+                return
+            self._restore()
+            (then or self.chat.attach_image)(image)
+
+        overlay.regionSelected.connect(chosen)
+        overlay.cancelled.connect(lambda: (overlay.close(), self._restore()))
+        overlay.start() if hasattr(overlay, "start") else overlay.showFullScreen()
+
+    def _hidden(self, action) -> None:
+        self._was_visible = [w for w in (self.window, self.popup) if w.isVisible()]
+        for w in self._was_visible:
+            w.hide()
+        if self._was_visible:
+            QTimer.singleShot(HIDE_FOR_CAPTURE_MS, action)
+        else:
+            action()
+
+    def _restore(self) -> None:
+        for w in getattr(self, "_was_visible", []):
+            if w is self.window:
+                w.show()
+        self._was_visible = []
+
+    # -- the "ask about screen" hotkey -------------------------------------------------------------
+    def ask_screen(self) -> None:
+        """Like the hotkey: the screen under the cursor, the quick-ask popup beside it, caret in it."""
+        pos = QtGui.QCursor.pos()
+
+        def show(image):
+            self._popup_image = image
+            self.popup.show_near(pos, pil_to_qimage(image, 320))
+
+        self.capture("screen", then=show)
+
+    def _popup_send(self, text: str) -> None:
+        image = getattr(self, "_popup_image", None)
+        if image is not None:
+            self.chat.attach_image(image)
+            self._popup_image = None
+        self._popup_active = self.chat.send(text)
+
+    def _popup_piece(self, text: str) -> None:
+        if getattr(self, "_popup_active", False) and self.popup.isVisible():
+            self.popup.append_answer(text)
+
+    def _popup_done(self, finish: str, message: str) -> None:
+        if getattr(self, "_popup_active", False):
+            self._popup_active = False
+            if finish == "error":
+                self.popup.show_error(message)
+            else:
+                self.popup.set_answer_done()
+
+    def show_main(self) -> None:
+        self.popup.hide()
+        self.window.showNormal()
+        self.window.raise_()
+        self.window.activateWindow()
+
+    # -- push-to-talk ------------------------------------------------------------------------------
+    def _mic(self) -> Microphone:
+        settings = self.settings()
+        if self.microphone is None or self.microphone.device_name != settings.microphone:
+            if self.microphone is not None:
+                self.microphone.close()
+            self.microphone = Microphone(settings.microphone, max_seconds=settings.max_recording_seconds,
+                                         on_max_length=lambda: QTimer.singleShot(0, self.talk_released))
+        return self.microphone
+
+    def talk_pressed(self) -> None:
+        if self.microphone is not None and self.microphone.is_recording:
+            return
+        try:
+            self._mic().start_recording()
+        except MicrophoneError as error:
+            self.window.show_error(str(error))
+            self.window.input_bar.set_talk_available(False, str(error))
+            return
+        self._talk_screenshot = None
+        if self.settings().include_screen_with_voice:
+            try:
+                pos = QtGui.QCursor.pos()
+                ratio = _ratio_at(pos)
+                self._talk_screenshot = screen.grab_screen_at(int(pos.x() * ratio), int(pos.y() * ratio))
+            except SeesayError as error:
+                log.info("no screenshot with this voice question: %s", error)
+        self._meter.start()
+        self.recordingChanged.emit(True)
+
+    def talk_released(self) -> None:
+        mic = self.microphone
+        if mic is None or not mic.is_recording:
+            return
+        self._meter.stop()
+        samples = mic.stop_recording()
+        self.window.input_bar.set_recording_state(False)
+        self.recordingChanged.emit(False)
+        if len(samples) < 1600:  # under 0.1 s: a tap, not a question
+            return
+        if self._talk_screenshot is not None:
+            self.chat.attach_image(self._talk_screenshot)
+        self.chat.attach_audio(samples, 16_000)
+        self.chat.send("")
+
+    def _update_meter(self) -> None:
+        mic = self.microphone
+        if mic is None or not mic.is_recording:
+            return
+        bar = self.window.input_bar
+        bar.set_level(min(1.0, mic.level * 4))
+        bar.set_recording_state(True, mic.elapsed, self.settings().max_recording_seconds)
+
+    def shutdown(self) -> None:
+        if self.microphone is not None:
+            self.microphone.close()
+
+
+def _ratio_at(pos: QtCore.QPoint) -> float:
+    found = QtGui.QGuiApplication.screenAt(pos) or QtGui.QGuiApplication.primaryScreen()
+    return found.devicePixelRatio() if found else 1.0
+
+
+def _active_window_geometry():
+    """The focused window's (left, top, width, height) on X11, when xdotool can tell."""
+    if not shutil.which("xdotool"):
+        return None
+    try:
+        out = subprocess.run(["xdotool", "getactivewindow", "getwindowgeometry", "--shell"],
+                             capture_output=True, text=True, timeout=2, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    try:
+        return int(values["X"]), int(values["Y"]), int(values["WIDTH"]), int(values["HEIGHT"])
+    except (KeyError, ValueError):
+        return None

@@ -1,0 +1,281 @@
+"""The conversation flow: the user's intent from the window -> history store + engine -> the view.
+
+Streaming answers are saved while they arrive (every half second), so a crash mid-answer keeps
+the partial text, marked as such. Nothing here runs the model: the bridge does, on its thread.
+"""
+
+import itertools
+import logging
+import time
+from dataclasses import asdict, replace
+
+from PIL import Image
+
+from app.store import HistoryStore
+from app.turns import to_turns, to_view
+from inference.conversation import AudioPart, ImagePart
+from inference.errors import SeesayError
+from ui.attachments import PendingAttachment
+from ui.qt import QObject, QtGui, Signal
+from ui.view_models import ConversationView, MessageStatus
+
+log = logging.getLogger(__name__)
+SAVE_EVERY_S = 0.5
+_FINISH_STATUS = {"stop": ("complete", MessageStatus.DONE), "length": ("complete", MessageStatus.TRUNCATED),
+                  "cancelled": ("cancelled", MessageStatus.STOPPED)}
+
+
+class ChatController(QObject):
+    answerStarted = Signal(str)  # request id
+    answerPiece = Signal(str)  # text, for the quick-ask popup
+    answerDone = Signal(str, str)  # finish reason or "error", message
+
+    def __init__(self, window, store: HistoryStore, bridge, settings_source):
+        super().__init__(window)
+        self.window, self.store, self.bridge = window, store, bridge
+        self.settings = settings_source  # a callable returning the current Settings
+        self.input = window.input_bar
+        self.conversation_id: int | None = None
+        self.pending: dict[str, object] = {}  # chip id -> ImagePart / AudioPart
+        self._ids = itertools.count(1)
+        self._answer: dict | None = None
+        self.engine_ready = False
+        self._connect()
+        self.refresh_conversations()
+
+    # -- wiring ------------------------------------------------------------------------------------
+    def _connect(self) -> None:
+        w, chat, conv = self.window, self.window.chat, self.window.conversations
+        self.input.sendRequested.connect(self.send)
+        self.input.stopRequested.connect(self.stop)
+        chat.stopRequested.connect(self.stop)
+        self.input.attachmentRemoved.connect(lambda chip: self.pending.pop(chip, None))
+        self.input.imagePasted.connect(lambda image: self.attach_image(qimage_to_pil(image), "Pasted image"))
+        self.input.filesDropped.connect(self.attach_files)
+        chat.regenerateRequested.connect(self.regenerate)
+        chat.editResendRequested.connect(self.edit_and_resend)
+        conv.newRequested.connect(self.new_conversation)
+        conv.conversationSelected.connect(lambda cid: self.open_conversation(int(cid)))
+        conv.renameRequested.connect(lambda cid, title: self._guard(self.store.rename_conversation, int(cid), title))
+        conv.renameRequested.connect(lambda *_: self.refresh_conversations())
+        conv.deleteRequested.connect(self.delete_conversation)
+        conv.searchChanged.connect(self.refresh_conversations)
+        self.bridge.piece.connect(self._on_piece)
+        self.bridge.answered.connect(self._on_answered)
+        self.bridge.answerFailed.connect(self._on_failed)
+
+    # -- conversations -----------------------------------------------------------------------------
+    def refresh_conversations(self, search: str = "") -> None:
+        from datetime import datetime
+
+        items = self.store.list_conversations(search or None)
+        self.window.conversations.set_conversations(
+            [ConversationView(str(c.id), c.title, datetime.fromtimestamp(c.updated)) for c in items])
+        if self.conversation_id is not None:
+            self.window.conversations.set_current(str(self.conversation_id))
+
+    def new_conversation(self) -> None:
+        self.conversation_id = None
+        self.window.chat.clear()
+        self.window.conversations.set_current(None)
+        self.bridge.forget()
+
+    def open_conversation(self, conversation_id: int) -> None:
+        if self._answer is not None or conversation_id == self.conversation_id:
+            return
+        self.conversation_id = conversation_id
+        self.window.chat.set_messages([to_view(m) for m in self.store.messages(conversation_id)])
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        cid = int(conversation_id)
+        if self._answer is not None and self._answer["conversation"] == cid:
+            self.window.show_error("Stop the answer before deleting its conversation.")
+            return
+        self._guard(self.store.delete_conversation, cid)
+        if cid == self.conversation_id:
+            self.new_conversation()
+        self.refresh_conversations()
+
+    # -- attachments -------------------------------------------------------------------------------
+    def attach_image(self, image: Image.Image, label: str = "Screenshot") -> str:
+        chip = f"a{next(self._ids)}"
+        self.pending[chip] = ImagePart(image)
+        self.input.add_attachment(PendingAttachment(chip, "image", f"{label} {image.width}×{image.height}",
+                                                    pil_to_qimage(image)))
+        return chip
+
+    def attach_audio(self, samples, rate: int, label: str = "Voice") -> str:
+        chip = f"a{next(self._ids)}"
+        part = AudioPart(samples, rate)
+        self.pending[chip] = part
+        seconds = int(round(part.seconds))
+        self.input.add_attachment(PendingAttachment(chip, "audio", f"{label} {seconds // 60}:{seconds % 60:02d}"))
+        return chip
+
+    def attach_files(self, paths: list[str]) -> None:
+        from inference.media import load_audio_file, load_image_file
+
+        for path in paths:
+            try:
+                if path.lower().endswith((".wav", ".flac", ".ogg", ".mp3", ".m4a", ".opus", ".aiff")):
+                    self.attach_audio(*load_audio_file(path), label="Audio")
+                else:
+                    self.attach_image(load_image_file(path), label="Image")
+            except SeesayError as error:
+                self.window.show_error(str(error))
+
+    # -- asking ------------------------------------------------------------------------------------
+    def send(self, text: str, detail: int | None = None) -> bool:
+        """Store the question with its attachments and ask the engine; False if it cannot start."""
+        if self._answer is not None:
+            self.window.show_error("Seesay is still answering: stop that answer first.")
+            return False
+        if not self.engine_ready:
+            self.window.show_error("The model is not loaded yet: wait for it, or choose a model folder.")
+            return False
+        parts = [self.pending[c] for c in self.input.attachment_ids() if c in self.pending]
+        if not text.strip() and not parts:
+            return False
+        try:
+            if self.conversation_id is None:
+                title = (text.strip().splitlines() or ["Screen question"])[0][:60] or "Screen question"
+                self.conversation_id = self.store.create_conversation(title).id
+                self.bridge.forget()
+            message = self.store.add_message(self.conversation_id, "user", text.strip(), parts)
+        except SeesayError as error:
+            self.window.show_error(str(error))
+            return False
+        self.pending.clear()
+        self.input.clear()
+        self.window.chat.add_message(to_view(message))
+        self._ask(detail)
+        self.refresh_conversations()
+        return True
+
+    def _ask(self, detail: int | None) -> None:
+        from inference.generate import GenerationSettings
+
+        settings = self.settings()
+        history = self.store.messages(self.conversation_id)
+        turns = to_turns(history, settings.system_prompt)
+        answer_id = self.store.begin_answer(self.conversation_id)
+        request = f"r{next(self._ids)}"
+        self._answer = {"request": request, "message": answer_id, "conversation": self.conversation_id,
+                        "text": [], "saved": time.monotonic()}
+        view = to_view(self.store.messages(self.conversation_id)[-1])
+        self.window.chat.add_message(view)
+        self.window.chat.begin_answer(str(answer_id))
+        self.input.set_busy(True)
+        self.answerStarted.emit(request)
+        self.bridge.ask(request, turns, GenerationSettings(
+            max_new_tokens=settings.max_answer_tokens, temperature=settings.temperature,
+            top_p=settings.top_p, top_k=settings.top_k, use_draft=settings.use_draft,
+            image_detail=detail or settings.image_detail))
+
+    def stop(self) -> None:
+        if self._answer is not None:
+            self.bridge.cancel()
+
+    def regenerate(self) -> None:
+        last = self._last_answer()
+        if last is None or self._answer is not None:
+            return
+        self.store.delete_message_and_after(last.id)
+        self.open_conversation_again()
+        self._ask(None)
+
+    def edit_and_resend(self, text: str) -> None:
+        if self._answer is not None or self.conversation_id is None:
+            return
+        questions = [m for m in self.store.messages(self.conversation_id) if m.role == "user"]
+        if not questions:
+            return
+        last = questions[-1]
+        self.store.delete_message_and_after(last.id)
+        message = self.store.add_message(self.conversation_id, "user", text.strip(),
+                                         [_part_from_attachment(a) for a in last.attachments])
+        self.open_conversation_again()
+        del message
+        self._ask(None)
+
+    def open_conversation_again(self) -> None:
+        cid, self.conversation_id = self.conversation_id, None
+        self.open_conversation(cid)
+
+    def _last_answer(self):
+        if self.conversation_id is None:
+            return None
+        answers = [m for m in self.store.messages(self.conversation_id) if m.role == "assistant"]
+        return answers[-1] if answers else None
+
+    # -- streaming results -------------------------------------------------------------------------
+    def _on_piece(self, request: str, text: str) -> None:
+        answer = self._answer
+        if answer is None or answer["request"] != request:
+            return
+        answer["text"].append(text)
+        self.window.chat.append_answer_text(str(answer["message"]), text)
+        self.answerPiece.emit(text)
+        if time.monotonic() - answer["saved"] >= SAVE_EVERY_S:
+            answer["saved"] = time.monotonic()
+            self._guard(self.store.update_answer, answer["message"], "".join(answer["text"]))
+
+    def _on_answered(self, request: str, finish: str, stats) -> None:
+        answer = self._answer
+        if answer is None or answer["request"] != request:
+            return
+        self._answer = None
+        status, view_status = _FINISH_STATUS.get(finish, ("complete", MessageStatus.DONE))
+        text = "".join(answer["text"])
+        self._guard(self.store.finish_answer, answer["message"], text, status, asdict(stats))
+        stats_text = f"{stats.generated_tokens} tokens · {stats.tokens_per_s:.1f} tok/s"
+        self.window.chat.finish_answer(str(answer["message"]), view_status, stats_text=stats_text)
+        self.input.set_busy(False)
+        self.window.status_line.set_status(replace(self.window.status_line.status, model_state="Ready",
+                                                   tokens_per_second=stats.tokens_per_s))
+        self.refresh_conversations()
+        self.answerDone.emit(finish, "")
+
+    def _on_failed(self, request: str, message: str) -> None:
+        answer = self._answer
+        if answer is None or answer["request"] != request:
+            return
+        self._answer = None
+        text = "".join(answer["text"])
+        self._guard(self.store.finish_answer, answer["message"], text, "error", {"error": message})
+        self.window.chat.finish_answer(str(answer["message"]), MessageStatus.ERROR, note=message)
+        self.input.set_busy(False)
+        self.window.show_error(message)
+        self.answerDone.emit("error", message)
+
+    def is_answering(self) -> bool:
+        return self._answer is not None
+
+    def _guard(self, call, *args):
+        try:
+            return call(*args)
+        except SeesayError as error:
+            self.window.show_error(str(error))
+            return None
+
+
+def _part_from_attachment(attachment):
+    from app.turns import _audio, _image
+
+    stamp = attachment.path.stat().st_mtime
+    if attachment.kind == "image":
+        return ImagePart(_image(str(attachment.path), stamp))
+    return AudioPart(*_audio(str(attachment.path), stamp))
+
+
+def qimage_to_pil(image: QtGui.QImage) -> Image.Image:
+    rgb = image.convertToFormat(QtGui.QImage.Format.Format_RGB888)
+    data = bytes(rgb.constBits())[: rgb.sizeInBytes()]
+    return Image.frombuffer("RGB", (rgb.width(), rgb.height()), data, "raw", "RGB", rgb.bytesPerLine(), 1).copy()
+
+
+def pil_to_qimage(image: Image.Image, max_side: int = 256) -> QtGui.QImage:
+    thumb = image.convert("RGB")
+    thumb.thumbnail((max_side, max_side))
+    data = thumb.tobytes()
+    return QtGui.QImage(data, thumb.width, thumb.height, 3 * thumb.width, QtGui.QImage.Format.Format_RGB888).copy()
