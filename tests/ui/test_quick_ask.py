@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ui.qt import QtCore, QtGui, Qt
+from ui.qt import QtCore, QtGui, QtWidgets, Qt
 from ui.quick_ask import GAP, QuickAskPopup, keep_inside, place_near
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,3 +165,16 @@ def test_typing_goes_straight_into_the_popup_on_real_x(x11, xdotool):
             child.kill()
     assert "SENT 'hello seesay'" in out, out + err
     assert "TEXT 'hello seesay'" in out
+
+
+def test_tab_reaches_every_control_and_all_are_named(qtbot, popup):
+    popup.show_near(QtCore.QPoint(10, 10), screenshot())
+    qtbot.waitUntil(lambda: popup.edit.hasFocus())
+    seen = set()
+    for _ in range(4):
+        widget = QtWidgets.QApplication.focusWidget()
+        seen.add(widget)
+        qtbot.keyClick(widget, Qt.Key.Key_Tab)
+    for widget in (popup.edit, popup._chip.remove_button, popup.open_main_button):
+        assert widget in seen, widget
+        assert widget.accessibleName() and widget.toolTip()
