@@ -166,6 +166,7 @@ class ChatController(QObject):
         self.window.chat.add_message(view)
         self.window.chat.begin_answer(str(answer_id))
         self.input.set_busy(True)
+        self.window.status_line.set_status(replace(self.window.status_line.status, model_state="Answering…"))
         self.answerStarted.emit(request)
         self.bridge.ask(request, turns, GenerationSettings(
             max_new_tokens=settings.max_answer_tokens, temperature=settings.temperature,

@@ -6,6 +6,7 @@ import logging
 
 from app import paths
 from app.settings import Settings, save_settings, settings_from_dict
+from inference.sizes import human_size
 from ui.qt import QObject, Signal
 from ui.view_models import StatusView
 
@@ -108,7 +109,7 @@ class ModelController(QObject):
         self.chat.engine_ready = True
         self._status(model_state="Ready", device=info.device.upper().split(":")[0],
                      quantization=info.quantization if info.quantization != "none" else info.dtype,
-                     memory_text=f"{info.resident_bytes / 2**30:.1f} GB in use")
+                     memory_text=f"{human_size(info.resident_bytes)} in use")
         self.ready.emit(info)
 
     def _on_failed(self, message: str) -> None:
