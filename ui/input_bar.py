@@ -18,7 +18,7 @@ from ui.attachments import AttachmentStrip, PendingAttachment, attachable_files
 from ui.detail_picker import DEFAULT_DETAIL, DetailPicker, nearest_detail
 from ui.message_edit import MessageEdit
 from ui.painted_icons import painted_icon
-from ui.qt import QtCore, QtGui, QtWidgets, Qt, Signal
+from ui.qt import QtCore, QtGui, QtWidgets, Signal
 from ui.recorder import RecordingStrip, TalkButton
 
 CAPTURE_MODES: tuple[tuple[str, str, str], ...] = (
