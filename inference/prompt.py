@@ -8,6 +8,7 @@ expands each image and audio placeholder into its soft tokens. The prompt is enc
 * a follow-up question can be appended to the token ids already in the KV cache.
 """
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,7 @@ from inference.errors import InputError
 from inference.media import SAMPLE_RATE, check_detail, prepare_image, split_segments, to_mono_16k
 
 _SENTINEL = "\u2063SEESAY\u2063"  # text no user types; marks where a turn's content goes
+_WORD_JOINER = "\u2060"  # invisible; splits typed text that spells a control token
 
 
 @dataclass
@@ -90,6 +92,9 @@ class PromptBuilder:
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.max_audio_seconds = max_audio_seconds
+        controls = sorted((t.content for t in self.tokenizer.added_tokens_decoder.values() if t.special),
+                          key=len, reverse=True)
+        self._controls = re.compile("|".join(map(re.escape, controls))) if controls else None
 
     # -- rendering -------------------------------------------------------------------------------
     def _render(self, messages: list[dict], generation_prompt: bool) -> str:
@@ -117,17 +122,23 @@ class PromptBuilder:
             {"type": "text", "text": _SENTINEL}]}], False)
         return with_answer[len(base):].split(_SENTINEL, 1)[1]
 
-    @staticmethod
-    def _message(turn: Turn) -> dict:
+    def _message(self, turn: Turn) -> dict:
         content = []
         for part in turn.parts:
             if isinstance(part, TextPart):
-                content.append({"type": "text", "text": part.text})
+                content.append({"type": "text", "text": self._plain(part.text)})
             elif isinstance(part, ImagePart):
                 content.append({"type": "image"})
             elif isinstance(part, AudioPart):
                 content.append({"type": "audio"})  # one placeholder per 30 s segment: see _media
         return {"role": turn.role, "content": content}
+
+    def _plain(self, text: str) -> str:
+        """Typed text that spells a control token (``<turn|>``, ``<|image|>``...) stays text: the
+        tokenizer would make it the token itself, ending the turn early or asking for an image."""
+        if self._controls is None:
+            return text
+        return self._controls.sub(lambda m: m[0][0] + _WORD_JOINER + m[0][1:], text)
 
     def _media(self, turn: Turn) -> list:
         return [part for part in turn.parts if not isinstance(part, TextPart)]
