@@ -90,6 +90,7 @@ def _quiet_libraries() -> None:
 
 
 def _load_model(report, options: LoadOptions, dtype, progress: Progress):
+    from safetensors import SafetensorError
     from transformers import AutoConfig, AutoProcessor, Gemma4UnifiedForConditionalGeneration
 
     from inference import quant
@@ -106,7 +107,8 @@ def _load_model(report, options: LoadOptions, dtype, progress: Progress):
         config = AutoConfig.from_pretrained(report.path, local_files_only=True)
         try:
             return quant.load_quantized(copy, config, Gemma4UnifiedForConditionalGeneration, dtype), processor
-        except (OSError, RuntimeError, ValueError) as exc:  # a damaged copy: quantize again
+        except (OSError, RuntimeError, ValueError, KeyError, TypeError, SafetensorError) as exc:
+            # A damaged copy (truncated shard, incomplete marker...): quantize again.
             progress(f"The quantized copy is damaged ({exc}); quantizing again", 0.2)
     progress("Loading and quantizing the weights" if scheme != "none" else "Loading the weights", 0.2)
     try:
