@@ -118,6 +118,11 @@ def _load_model(report, options: LoadOptions, dtype, progress: Progress):
         ).eval()
     except (OSError, ValueError) as exc:
         raise ModelCorrupt(f"The weights in {report.path} cannot be loaded ({exc}). Download the model again.") from None
+    except RuntimeError as exc:
+        if "mismatched_sizes" not in str(exc):  # e.g. out of memory: not the files' fault
+            raise
+        raise ModelCorrupt(f"The weights in {report.path} do not have the shapes its config.json describes: "
+                           "the files come from different downloads. Download the model again.") from None
     quant.align_weights(model)
     if copy is not None and scheme != "none":
         progress("Saving the quantized copy for faster starts", 0.8)
