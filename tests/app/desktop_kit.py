@@ -1,0 +1,123 @@
+"""Shared pieces for the tests of the app's wiring: the tiny model's settings, a Desktop on a private
+history, asking a question and waiting for the answer, and running Seesay as a real process."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+REPO = Path(__file__).resolve().parents[2]
+ANSWER_TIMEOUT_MS = 60_000
+
+
+def tiny_settings(tiny, **changes):
+    """Settings for the tiny random model: int4, short answers, no hotkeys fighting other tests."""
+    from app.settings import Settings
+
+    values = dict(model_dir=str(tiny.model_dir), quantization="int4", max_answer_tokens=8,
+                  include_screen_with_voice=False, hotkey_ask_screen_enabled=False,
+                  hotkey_push_to_talk_enabled=False)
+    values.update(changes)
+    return Settings(**values)
+
+
+def open_store(folder: Path):
+    from app.store import HistoryStore
+
+    return HistoryStore(folder / "history.sqlite3", folder / "attachments")
+
+
+def make_desktop(app, settings, folder: Path, model_override: str | None = None):
+    """A Desktop on the history in ``folder``; the model starts loading, nothing else (no hotkeys, tray)."""
+    from app.desktop import Desktop
+
+    hook = sys.excepthook  # Desktop installs its crash dialog; pytest-qt's own hook must stay
+    try:
+        desktop = Desktop(app, model_override=model_override, settings=settings, store=open_store(folder))
+    finally:
+        sys.excepthook = hook
+    desktop.window.show()
+    return desktop
+
+
+def wait_ready(qtbot, desktop) -> None:
+    if desktop.models.info is None:
+        with qtbot.waitSignal(desktop.models.ready, timeout=ANSWER_TIMEOUT_MS):
+            pass
+
+
+def ask(qtbot, desktop, text: str, image: Image.Image | None = None) -> tuple[str, list[str]]:
+    """Send ``text`` (with ``image``) through the chat controller; (finish reason, pieces) once done."""
+    pieces: list[str] = []
+    desktop.chat.answerPiece.connect(pieces.append)
+    try:
+        if image is not None:
+            desktop.chat.attach_image(image)
+        with qtbot.waitSignal(desktop.chat.answerDone, timeout=ANSWER_TIMEOUT_MS) as done:
+            assert desktop.chat.send(text), desktop.window.banner.text()
+    finally:
+        desktop.chat.answerPiece.disconnect(pieces.append)
+    return done.args[0], pieces
+
+
+def picture(text: str = "Seesay test", size=(320, 200)) -> Image.Image:
+    image = Image.new("RGB", size, (240, 240, 240))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((20, 20, size[0] - 20, 80), fill=(30, 90, 200))
+    draw.text((30, 40), text, fill=(255, 255, 255))
+    return image
+
+
+def copy_model(tiny, dest: Path) -> Path:
+    """A private copy of the tiny model, to damage."""
+    folder = dest / tiny.model_dir.name
+    shutil.copytree(tiny.model_dir, folder)
+    return folder
+
+
+def truncate_a_shard(model_dir: Path) -> Path:
+    shard = sorted(model_dir.glob("*.safetensors"))[-1]
+    with open(shard, "r+b") as f:
+        f.truncate(shard.stat().st_size // 2)
+    return shard
+
+
+# -- Seesay as a process -----------------------------------------------------------------------
+
+def app_env(home: Path, **extra: str) -> dict:
+    """The environment for a Seesay process: its own SEESAY_HOME (so its own single-instance socket)."""
+    env = {**os.environ, "SEESAY_HOME": str(home), "PYTHONPATH": str(REPO),
+           "SEESAY_NO_CRASH_DIALOG": "1", "PYTHONUNBUFFERED": "1"}
+    env.update(extra)
+    return env
+
+
+def offline_prefix() -> list[str]:
+    """`unshare -n`: the command runs with no network at all (needs root); [] where that is impossible."""
+    if shutil.which("unshare") is None:
+        return []
+    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)
+    return ["unshare", "-n"] if probe.returncode == 0 else []
+
+
+def seesay(*args: str) -> list[str]:
+    return [sys.executable, "-m", "app.main", *args]
+
+
+def poll(condition, timeout_s: float, what: str, process: subprocess.Popen | None = None):
+    """Wait for ``condition()`` to return something truthy (checked every 50 ms); fail after ``timeout_s``
+    or as soon as ``process`` ends. This waits on state; nothing is timed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the process ended (exit {process.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

@@ -1,0 +1,164 @@
+"""End to end with the tiny random model: the whole app wired together (Desktop), in this process
+(offscreen) and as real processes on a real X server; history survives restarts and crashes."""
+
+import dataclasses
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.app.desktop_kit import (ANSWER_TIMEOUT_MS, REPO, app_env, ask, copy_model, make_desktop, open_store,
+                                   picture, poll, tiny_settings, truncate_a_shard, wait_ready)
+from ui.conversation_list import ID_ROLE
+from ui.view_models import MessageStatus
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("desktop-e2e")
+
+
+@pytest.fixture(scope="module")
+def desktop(qapp, tiny, home):
+    """One Desktop with the tiny model loaded, shared by this module's in-process tests."""
+    app = make_desktop(qapp, tiny_settings(tiny), home)
+    app.models.start()
+    yield app
+    app.shutdown()
+    app.window.close()
+    app.popup.close()
+
+
+def listed_ids(desktop) -> list[str]:
+    widget = desktop.window.conversations.list
+    return [widget.item(i).data(ID_ROLE) for i in range(widget.count())]
+
+
+def test_question_with_image_streams_is_stored_and_survives_restart(qtbot, qapp, tiny, home, desktop):
+    wait_ready(qtbot, desktop)
+    assert desktop.window.status_line.status.model_state == "Ready"
+    desktop.chat.new_conversation()
+
+    finish, pieces = ask(qtbot, desktop, "What is on this picture?", picture())
+
+    assert finish in ("stop", "length")
+    assert pieces and "".join(pieces)
+    question, answer = desktop.store.messages(desktop.chat.conversation_id)
+    assert (question.role, question.text, question.status) == ("user", "What is on this picture?", "complete")
+    [image] = question.attachments
+    assert (image.kind, image.width, image.height) == ("image", 320, 200) and image.path.is_file()
+    assert (answer.role, answer.status) == ("assistant", "complete")
+    assert answer.text == "".join(pieces)
+    assert answer.stats["prompt_tokens"]["image"] > 0 and answer.stats["generated_tokens"] >= 1
+    view = desktop.window.chat
+    assert view.message_ids() == [str(question.id), str(answer.id)]
+    assert view.bubble(str(answer.id)).text == answer.text
+    expected = MessageStatus.TRUNCATED if finish == "length" else MessageStatus.DONE
+    assert view.bubble(str(answer.id)).status == expected
+    assert not desktop.window.input_bar.is_busy()
+    assert desktop.window.input_bar.attachment_ids() == []
+    assert str(desktop.chat.conversation_id) in listed_ids(desktop)
+
+    # Restart: a new app on the same history lists the conversation and shows it when chosen.
+    again = make_desktop(qapp, tiny_settings(tiny), home)
+    try:
+        cid = str(desktop.chat.conversation_id)
+        assert listed_ids(again)[0] == cid
+        again.window.conversations.conversationSelected.emit(cid)
+        assert again.window.chat.message_ids() == [str(question.id), str(answer.id)]
+        assert again.window.chat.bubble(str(answer.id)).text == answer.text
+    finally:
+        again.shutdown()
+        again.window.close()
+
+
+def test_stop_mid_answer_keeps_the_partial_text_and_the_next_question_works(qtbot, desktop):
+    wait_ready(qtbot, desktop)
+    desktop.models.update_settings({"max_answer_tokens": 400})
+    try:
+        desktop.chat.new_conversation()
+        stop_once = lambda _piece: desktop.chat.stop()  # noqa: E731 - the first piece stops the answer
+        desktop.chat.answerPiece.connect(stop_once)
+        try:
+            finish, pieces = ask(qtbot, desktop, "Tell me a long story.")
+        finally:
+            desktop.chat.answerPiece.disconnect(stop_once)
+        assert finish == "cancelled"
+        answer = desktop.store.messages(desktop.chat.conversation_id)[-1]
+        assert answer.status == "cancelled"
+        assert answer.text == "".join(pieces) != ""
+        assert answer.stats["generated_tokens"] < 400
+        assert desktop.window.chat.bubble(str(answer.id)).status == MessageStatus.STOPPED
+    finally:
+        desktop.models.update_settings({"max_answer_tokens": 8})
+
+    finish, pieces = ask(qtbot, desktop, "And now a short one?")
+    assert finish in ("stop", "length")
+    assert desktop.store.messages(desktop.chat.conversation_id)[-1].status == "complete"
+
+
+def test_a_follow_up_reuses_the_conversation_in_the_engine(qtbot, desktop):
+    wait_ready(qtbot, desktop)
+    desktop.chat.new_conversation()
+    ask(qtbot, desktop, "Look at this.", picture("first"))
+    ask(qtbot, desktop, "And what else?")
+
+    messages = desktop.store.messages(desktop.chat.conversation_id)
+    assert [m.role for m in messages] == ["user", "assistant", "user", "assistant"]
+    first, second = messages[1].stats, messages[3].stats
+    assert first["reused_tokens"] == 0
+    assert second["reused_tokens"] > sum(first["prompt_tokens"].values()) - 1
+    assert second["prefilled_tokens"] < sum(second["prompt_tokens"].values()) - second["reused_tokens"] + 1
+    assert second["prompt_tokens"]["image"] == first["prompt_tokens"]["image"]
+
+
+def test_a_new_conversation_starts_from_an_empty_cache(qtbot, desktop):
+    wait_ready(qtbot, desktop)
+    desktop.chat.new_conversation()
+    ask(qtbot, desktop, "One question.")
+    desktop.window.conversations.newRequested.emit()  # Ctrl+N / "New chat"
+    assert desktop.window.chat.message_ids() == []
+    ask(qtbot, desktop, "Another question.")
+    assert desktop.store.messages(desktop.chat.conversation_id)[-1].stats["reused_tokens"] == 0
+
+
+def test_a_corrupt_model_leaves_history_and_settings_usable(qtbot, qapp, tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEESAY_HOME", str(tmp_path / "home"))  # the settings it saves
+    broken = copy_model(tiny, tmp_path)
+    truncate_a_shard(broken)
+    store = open_store(tmp_path)
+    earlier = store.create_conversation("Earlier chat")
+    store.add_message(earlier.id, "user", "an earlier question")
+    store.finish_answer(store.begin_answer(earlier.id), "an earlier answer")
+    store.close()
+    app = make_desktop(qapp, tiny_settings(tiny, model_dir=str(broken)), tmp_path)
+    try:
+        with qtbot.waitSignal(app.bridge.loadFailed, timeout=ANSWER_TIMEOUT_MS) as failed:
+            app.models.start()
+        message = failed.args[0]
+        assert "safetensors" in message or "shard" in message.lower(), message
+        assert "Traceback" not in message and "\n" not in message
+        assert app.window.banner.isVisible() and app.window.banner.kind == "error"
+        assert app.window.banner.text() == message
+        assert app.window.status_line.status.model_state == "Model not loaded"
+
+        # History: listed, opened, and a question is refused with a clear message (not lost).
+        assert listed_ids(app) == [str(earlier.id)]
+        app.window.conversations.conversationSelected.emit(str(earlier.id))
+        assert len(app.window.chat.message_ids()) == 2
+        app.window.input_bar.set_text("does this work?")
+        assert not app.chat.send("does this work?")
+        assert "not loaded" in app.window.banner.text()
+
+        # Settings open; choosing a good model from them loads it.
+        app.window.settingsRequested.emit()
+        dialog = app.models._dialog
+        assert dialog.isVisible()
+        dialog.close()
+        with qtbot.waitSignal(app.models.ready, timeout=ANSWER_TIMEOUT_MS):
+            app.models.update_settings({"model_dir": str(tiny.model_dir)})
+        assert app.chat.engine_ready
+    finally:
+        app.shutdown()
+        app.window.close()
