@@ -12,9 +12,7 @@ is asked between chunks: "pause" and "cancel" both return at once and keep the p
 a later ``run`` - even from a new process - continues where this one stopped. A state file per
 folder records which revision the partial files belong to; a marker file says a folder is done.
 
-The transfer uses urllib, not huggingface_hub's HTTP client: the engine forces that client
-offline for the whole process (``inference.locate.force_offline``), and that guard stays on.
-huggingface_hub builds the URLs and parses the listing. No Qt here: the app runs ``run`` on a
+HTTP (urllib, Range requests, error messages) lives in ``app.download_http``. No Qt here: the app runs ``run`` on a
 worker thread and turns the callbacks into signals.
 """
 
@@ -23,24 +21,18 @@ from __future__ import annotations
 import errno
 import fnmatch
 import hashlib
-import http.client
 import json
 import os
 import shutil
 import time
-import urllib.error
-import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
-from urllib.parse import urlparse
 
-from huggingface_hub import constants as hf_constants
-from huggingface_hub import get_token, hf_hub_url
-from huggingface_hub.hf_api import ModelInfo
+from huggingface_hub import hf_hub_url
 
-from inference.errors import SeesayError
+from app.download_http import DownloadError, HubConnection
 from inference.sizes import human_size
 
 # Top-level files the engine loads; *.bin/*.pt pickles, original/ and the like are never fetched.
@@ -53,12 +45,7 @@ PART_SUFFIX = ".part"
 STATE_FILE = ".seesay-download.json"  # revision + file identities the partial files belong to
 DONE_MARKER = ".seesay-download-complete"
 CHUNK_SIZE = 1 << 20
-TIMEOUT_S = 30
 _RATE_WINDOW_S = 5.0
-
-
-class DownloadError(SeesayError):
-    """The download cannot start or go on; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -124,11 +111,8 @@ class ModelDownload:
                  token: str | None = None, chunk_size: int = CHUNK_SIZE):
         self.repo_ids = list(repo_ids)
         self.target_root = Path(target_root).expanduser()
-        self.endpoint = (endpoint or hf_constants.ENDPOINT).rstrip("/")
-        self.token = token if token is not None else get_token()
+        self.hub = HubConnection(endpoint, token)
         self.chunk_size = chunk_size
-        self._host = urlparse(self.endpoint).netloc or self.endpoint
-        self._opener = urllib.request.build_opener(_AuthOnSameHostRedirects())
         self._plan: DownloadPlan | None = None
 
     def target_dir(self, repo: str) -> Path:
@@ -140,16 +124,16 @@ class ModelDownload:
         """List what to fetch and what is already here; raises DownloadError (network, access)."""
         files, commits = [], {}
         for repo in self.repo_ids:
-            info = self._model_info(repo)
+            info = self.hub.model_info(repo)
             commits[repo] = info.sha or "main"
             wanted = [s for s in info.siblings or [] if _wanted(s.rfilename)]
             if not wanted:
-                raise DownloadError(f"{repo} on {self._host} has no safetensors model files Seesay can load.")
+                raise DownloadError(f"{repo} on {self.hub.host} has no safetensors model files Seesay can load.")
             for s in sorted(wanted, key=lambda s: s.size or 0):
                 files.append(PlannedFile(
                     repo=repo, path=s.rfilename, size=s.lfs.size if s.lfs else (s.size or 0),
                     sha256=s.lfs.sha256 if s.lfs else None, blob_id=None if s.lfs else s.blob_id,
-                    url=hf_hub_url(repo, s.rfilename, revision=commits[repo], endpoint=self.endpoint),
+                    url=hf_hub_url(repo, s.rfilename, revision=commits[repo], endpoint=self.hub.endpoint),
                     target=self.target_dir(repo) / s.rfilename,
                 ))
             self._check_access(repo, next(f for f in files if f.repo == repo))
@@ -163,17 +147,9 @@ class ModelDownload:
         )
         return self._plan
 
-    def _model_info(self, repo: str) -> ModelInfo:
-        with self._open(f"{self.endpoint}/api/models/{repo}?blobs=true", repo) as response:
-            try:
-                return ModelInfo(**json.load(response))
-            except (ValueError, TypeError, KeyError) as e:
-                raise DownloadError(f"{self._host} sent a file list for {repo} that Seesay cannot read; "
-                                    "try again later.") from e
-
     def _check_access(self, repo: str, file: PlannedFile) -> None:
         """Gated repos list their files to anyone but refuse the bytes: find out before starting."""
-        self._open(file.url, repo, method="HEAD").close()
+        self.hub.open(file.url, repo, method="HEAD").close()
 
     # -- running --
 
@@ -199,7 +175,7 @@ class ModelDownload:
                 stop = self._fetch(f, meter, should_stop)
                 if stop:
                     return stop
-            (folder / DONE_MARKER).write_text(json.dumps({"repo": repo, "commit": plan.commits[repo]}))
+            _write_marker(folder, repo, plan.commits[repo])
         meter.report("")
         return "done"
 
@@ -233,13 +209,13 @@ class ModelDownload:
                     if stop := _stop_reason(should_stop):
                         return stop
         if have < f.size:
-            response = self._open(f.url, f.repo, start=have)
+            response = self.hub.open(f.url, f.repo, start=have)
             if have and response.status != 206:  # the server ignored Range: start over
                 have, hasher = 0, _Hasher(f)
                 meter.restart_file(f)
             try:
                 with response, open(f.part, "ab" if have else "wb") as out:
-                    while chunk := self._read(response, f):
+                    while chunk := self.hub.read(response, self.chunk_size):
                         out.write(chunk)
                         hasher.update(chunk)
                         meter.add(len(chunk), f.path)
@@ -250,69 +226,16 @@ class ModelDownload:
         self._finish(f, hasher)
         return None
 
-    def _read(self, response, f: PlannedFile) -> bytes:
-        try:
-            return response.read(self.chunk_size)
-        except (OSError, http.client.HTTPException, ValueError) as e:
-            raise self._unreachable() from e
-
     def _finish(self, f: PlannedFile, hasher: _Hasher) -> None:
         size = f.part.stat().st_size
         if size < f.size:  # the connection ended early: keep the part for a resume
-            raise self._unreachable()
+            raise self.hub.unreachable()
         if size != f.size or not hasher.matches():
             f.part.unlink()
             why = f"{human_size(size)} of {human_size(f.size)}" if size != f.size else "its checksum does not match"
             raise DownloadError(f"{f.path} of {f.repo} arrived damaged ({why}) and was deleted; "
                                 "press Download to fetch it again.")
         os.replace(f.part, f.target)
-
-    # -- HTTP --
-
-    def _open(self, url: str, repo: str, start: int = 0, method: str = "GET"):
-        request = urllib.request.Request(url, method=method, headers={"User-Agent": "seesay"})
-        if start:
-            request.add_header("Range", f"bytes={start}-")
-        if self.token:  # not forwarded to another host on a redirect (the CDN refuses it)
-            request.add_unredirected_header("Authorization", f"Bearer {self.token}")
-        try:
-            return self._opener.open(request, timeout=TIMEOUT_S)
-        except urllib.error.HTTPError as e:
-            e.close()
-            raise self._refused(e.code, repo) from e
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            raise self._unreachable() from e
-
-    def _unreachable(self) -> DownloadError:
-        return DownloadError(f"Cannot reach {self._host}: check your internet connection and try again.")
-
-    def _refused(self, code: int, repo: str) -> DownloadError:
-        page = f"{self.endpoint}/{repo}"
-        if code in (401, 403):
-            return DownloadError(
-                f"{self._host} refused access to {repo} (HTTP {code}): the model is gated. Sign in on "
-                f"{self._host}, accept the license on {page}, create an access token in your account "
-                "settings, set it in Seesay's settings (or the HF_TOKEN environment variable), "
-                "and try again."
-            )
-        if code == 404:
-            return DownloadError(f"{repo} was not found on {self._host}: check the name; "
-                                 "a private repository also needs an access token.")
-        if code == 429:
-            return DownloadError(f"{self._host} is getting too many requests: wait a few minutes and try again.")
-        return DownloadError(f"{self._host} answered HTTP {code} for {repo}: try again later.")
-
-
-class _AuthOnSameHostRedirects(urllib.request.HTTPRedirectHandler):
-    """Keep the token on a redirect within the Hub (a renamed repo), drop it for the CDN."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        auth = req.unredirected_hdrs.get("Authorization")
-        if new is not None and auth and urlparse(newurl).netloc == urlparse(req.full_url).netloc:
-            new.add_unredirected_header("Authorization", auth)
-        return new
-
 
 class _Hasher:
     """LFS files: sha256 of the content; small files: the git blob id (sha1 of header + content)."""
@@ -362,6 +285,13 @@ def _write_error(folder: Path, e: OSError) -> DownloadError:
         return DownloadError(f"The disk holding {folder} is full: free some space, then press Download "
                              "to resume; what was downloaded so far is kept.")
     return DownloadError(f"Cannot write to {folder} ({e.strerror or e}): choose another folder.")
+
+
+def _write_marker(folder: Path, repo: str, commit: str) -> None:
+    try:
+        (folder / DONE_MARKER).write_text(json.dumps({"repo": repo, "commit": commit}))
+    except OSError as e:
+        raise _write_error(folder, e) from e
 
 
 def _wanted(path: str) -> bool:

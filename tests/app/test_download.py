@@ -240,3 +240,17 @@ def test_a_finished_download_fetches_nothing_again(hub, tmp_path):
     assert job.plan().needed_bytes == 0
     assert Recorder().run(job) == "done"
     assert len([s for s in hub.log if s.kind != "api" and s.method == "GET"]) == gets
+
+
+def test_a_new_revision_discards_the_old_partial_file(hub, tmp_path):
+    paused = Recorder(stop_with="pause")
+    assert paused.run(new_download(hub, tmp_path)) == "paused"
+    shard = paused.progress[-1].current_file
+    repo = next(r for r in (MODEL, ASSISTANT) if (tmp_path / r.split("/")[1] / (shard + ".part")).exists())
+    new_bytes = hub.files[repo][shard][:-1] + bytes([hub.files[repo][shard][-1] ^ 1])  # last weight byte
+    hub.files[repo][shard] = new_bytes
+    hub.commit = "f" * 40
+
+    assert Recorder().run(new_download(hub, tmp_path)) == "done"
+    assert not [s for s in hub.served(shard) if s.range], "no resume across revisions"
+    assert (tmp_path / repo.split("/")[1] / shard).read_bytes() == new_bytes
