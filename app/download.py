@@ -237,6 +237,7 @@ class ModelDownload:
                                 "press Download to fetch it again.")
         os.replace(f.part, f.target)
 
+
 class _Hasher:
     """LFS files: sha256 of the content; small files: the git blob id (sha1 of header + content)."""
 
