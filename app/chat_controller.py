@@ -171,6 +171,7 @@ class ChatController(QObject):
         self.bridge.ask(request, turns, GenerationSettings(
             max_new_tokens=settings.max_answer_tokens, temperature=settings.temperature,
             top_p=settings.top_p, top_k=settings.top_k, use_draft=settings.use_draft,
+            greedy=settings.temperature <= 0,  # Settings allow 0; sampling refuses it: 0 means greedy
             image_detail=detail or settings.image_detail))
 
     def stop(self) -> None:
