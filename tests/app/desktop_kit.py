@@ -15,10 +15,11 @@ ANSWER_TIMEOUT_MS = 60_000
 
 
 def tiny_settings(tiny, **changes):
-    """Settings for the tiny random model: int4, short answers, no hotkeys fighting other tests."""
+    """Settings for the tiny random model: int4, short greedy answers (a random model that samples may
+    stop at any token; greedy is the same every run), no hotkeys fighting other tests."""
     from app.settings import Settings
 
-    values = dict(model_dir=str(tiny.model_dir), quantization="int4", max_answer_tokens=8,
+    values = dict(model_dir=str(tiny.model_dir), quantization="int4", max_answer_tokens=8, temperature=0.0,
                   include_screen_with_voice=False, hotkey_ask_screen_enabled=False,
                   hotkey_push_to_talk_enabled=False)
     values.update(changes)
