@@ -12,8 +12,8 @@ is asked between chunks: "pause" and "cancel" both return at once and keep the p
 a later ``run`` - even from a new process - continues where this one stopped. A state file per
 folder records which revision the partial files belong to; a marker file says a folder is done.
 
-HTTP (urllib, Range requests, error messages) lives in ``app.download_http``. No Qt here: the app runs ``run`` on a
-worker thread and turns the callbacks into signals.
+HTTP (urllib, Range requests, error messages) lives in ``app.download_http``. No Qt here: the
+app runs ``run`` on a worker thread and turns the callbacks into signals.
 """
 
 from __future__ import annotations
