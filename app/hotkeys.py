@@ -13,8 +13,8 @@ import os
 import sys
 from dataclasses import dataclass
 
-from app.hotkeys_combo import Combo, InvalidHotkey, parse_combo
-from app.hotkeys_pynput import MAC_PERMISSIONS, HotkeysUnavailable, PynputHotkeys
+from app.hotkeys_combo import Combo, HotkeysUnavailable, InvalidHotkey, parse_combo
+from app.hotkeys_pynput import MAC_PERMISSIONS, PynputHotkeys
 from ui.qt import QObject, Qt, QTimer, Signal
 
 log = logging.getLogger(__name__)
@@ -76,11 +76,13 @@ class HotkeyManager(QObject):
     _askFromBackend = Signal()
     _talkDownFromBackend = Signal()
     _talkUpFromBackend = Signal()
+    _failedFromBackend = Signal(int, str)  # (which apply() started the backend, why)
 
     def __init__(self, parent: QObject | None = None, backend: str | None = None):
         super().__init__(parent)
         self.backend_name = backend or choose_backend()
         self._backend = None
+        self._generation = 0  # counts apply() calls: a late failure of an old backend is ignored
         self._talk_down = False
         self._status = "Global hotkeys are not set up yet."
         self._release_timer = QTimer(self)
@@ -91,6 +93,7 @@ class HotkeyManager(QObject):
         self._askFromBackend.connect(self.askScreen, queued)
         self._talkDownFromBackend.connect(self._on_talk_down, queued)
         self._talkUpFromBackend.connect(self._on_talk_up, queued)
+        self._failedFromBackend.connect(self._on_backend_failed, queued)
 
     @property
     def status_text(self) -> str:
@@ -108,6 +111,7 @@ class HotkeyManager(QObject):
             bindings = HotkeyBindings.from_settings(bindings)
         ask, talk = bindings.combos()
         self.stop()
+        self._generation += 1
         if ask is None and talk is None:
             self._status = ("Global hotkeys are off. `seesay --ask-screen` and `seesay --talk` "
                             "do the same from a terminal or your desktop's keyboard settings.")
@@ -115,9 +119,7 @@ class HotkeyManager(QObject):
         try:
             self._backend = self._start_backend(ask, talk)
         except HotkeysUnavailable as error:
-            self._status = f"Global hotkeys are not available: {error} Please {COMMANDS_HINT}."
-            log.info("%s", self._status)
-            self.unavailable.emit(self._status)
+            self._report_unavailable(str(error))
             return
         self._status = _describe(self.backend_name, ask, talk)
 
@@ -139,11 +141,25 @@ class HotkeyManager(QObject):
         elif self.backend_name == "portal":
             from app.hotkeys_portal import PortalHotkeys
 
-            backend = PortalHotkeys(ask, talk, *callbacks)
+            generation = self._generation
+            backend = PortalHotkeys(ask, talk, *callbacks, on_failure=lambda reason: (
+                self._failedFromBackend.emit(generation, reason)))
         else:
-            raise HotkeysUnavailable("no X11 display or Wayland session was found.")
+            raise HotkeysUnavailable("No X11 display or Wayland session was found.")
         backend.start()
         return backend
+
+    def _report_unavailable(self, reason: str) -> None:
+        self._status = f"Global hotkeys are not available. {reason} Please {COMMANDS_HINT}."
+        log.info("%s", self._status)
+        self.unavailable.emit(self._status)
+
+    def _on_backend_failed(self, generation: int, reason: str) -> None:
+        """A backend gave up after starting (the user declined the portal's dialog)."""
+        if generation != self._generation or self._backend is None:
+            return
+        self.stop()
+        self._report_unavailable(reason)
 
     def _on_talk_down(self) -> None:
         if self._release_timer.isActive():  # auto-repeat: the hold goes on

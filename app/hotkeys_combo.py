@@ -1,4 +1,5 @@
-"""Hotkey combinations as the user writes them, checked before any listener starts.
+"""Hotkey combinations as the user writes them, checked before any listener starts (and the two
+errors every hotkey backend shares).
 
 A combo is keys joined by ``+``. The saved form is pynput's (``<ctrl>+<shift>+<space>``, single
 characters bare: ``<ctrl>+<alt>+a``); the forms people type or Qt's key-sequence editor produces
@@ -57,6 +58,11 @@ EXAMPLES = "for example <ctrl>+<shift>+<space> or <ctrl>+<alt>+a"
 
 class InvalidHotkey(SeesayError):
     """A hotkey setting that cannot be used; the message says what to write instead."""
+
+
+class HotkeysUnavailable(Exception):
+    """A backend cannot listen on this desktop; the message (a sentence) says why. The manager
+    turns it into its status line, never into a crash."""
 
 
 @dataclass(frozen=True)

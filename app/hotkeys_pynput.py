@@ -14,7 +14,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from app.hotkeys_combo import Combo
+from app.hotkeys_combo import Combo, HotkeysUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +24,6 @@ MAC_PERMISSIONS = (
     "macOS has not allowed Seesay to watch the keyboard yet: open System Settings › Privacy & "
     "Security, allow Seesay under Accessibility and under Input Monitoring, then restart Seesay."
 )
-
-
-class HotkeysUnavailable(Exception):
-    """This backend cannot listen here; the message says why, for the status line."""
 
 
 class ComboState:
@@ -73,7 +69,7 @@ class PynputHotkeys:
         try:
             from pynput import keyboard
         except Exception as error:  # ImportError without a display, or a broken backend
-            raise HotkeysUnavailable(f"pynput cannot watch the keyboard here ({error}).") from error
+            raise HotkeysUnavailable(f"The keyboard cannot be watched here (pynput: {error}).") from error
         self._keyboard = keyboard
         listener = keyboard.Listener(on_press=self._pressed, on_release=self._released)
         listener.start()
@@ -84,8 +80,8 @@ class PynputHotkeys:
         waiter.join(READY_TIMEOUT_S)
         if waiter.is_alive() or not listener.is_alive():
             _stop_in_background(listener)
-            raise HotkeysUnavailable("pynput's keyboard listener did not start (is the display "
-                                     "still there?).")
+            raise HotkeysUnavailable("The keyboard listener did not start (is the display still "
+                                     "there?).")
         if sys.platform == "darwin" and not getattr(listener, "IS_TRUSTED", True):
             _stop_in_background(listener)
             raise HotkeysUnavailable(MAC_PERMISSIONS)

@@ -119,7 +119,8 @@ def test_pynput_without_a_display_reports_instead_of_crashing():
     out = subprocess.run([sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("False Global hotkeys are not available: pynput cannot watch")
+    assert out.stdout.startswith("False Global hotkeys are not available. The keyboard cannot be "
+                                  "watched here (pynput:")
     assert "seesay --ask-screen" in out.stdout
 
 
