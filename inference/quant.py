@@ -86,13 +86,17 @@ def save_quantized(model: torch.nn.Module, folder: Path, scheme: str) -> None:
     state = model.state_dict()
     if _tied(model):
         state.pop("lm_head.weight", None)  # restored by tie_weights() on load
-    shards, current, size = [], {}, 0
+    shards, current, size, owner = [], {}, 0, None
     for name, tensor in state.items():
-        current[name] = tensor.detach().contiguous()
-        size += tensor.numel() * tensor.element_size()
-        if size >= SHARD_BYTES:
+        # A quantized weight is several tensors (weight._data, weight._scale...): quanto only
+        # rebuilds it when a shard holds them all, so a shard never ends inside one weight.
+        this_owner = name.split(".weight.", 1)[0]
+        if size >= SHARD_BYTES and this_owner != owner:
             shards.append(current)
             current, size = {}, 0
+        current[name] = tensor.detach().contiguous()
+        size += tensor.numel() * tensor.element_size()
+        owner = this_owner
     if current:
         shards.append(current)
     for i, shard in enumerate(shards):
@@ -108,7 +112,7 @@ def save_quantized(model: torch.nn.Module, folder: Path, scheme: str) -> None:
 
 def load_quantized(folder: Path, config, model_class, dtype: torch.dtype) -> torch.nn.Module:
     """Rebuild a model from its quantized copy, on the CPU."""
-    from optimum.quanto import quantize
+    from optimum.quanto import QModuleMixin, QTensor, quantize
     from safetensors.torch import load_file
 
     from inference import quant_kernels
@@ -140,6 +144,10 @@ def load_quantized(folder: Path, config, model_class, dtype: torch.dtype) -> tor
     missing = {k for k in expected - loaded if not _is_quanto_derived(k, loaded)}
     if missing:
         raise RuntimeError(f"the quantized copy misses {len(missing)} tensors, e.g. {sorted(missing)[:3]}")
+    unbuilt = [name for name, module in model.named_modules()
+               if isinstance(module, QModuleMixin) and not isinstance(module.weight, QTensor)]
+    if unbuilt:  # its parts were there, but not in one shard (copies from before the fix)
+        raise RuntimeError(f"the quantized copy holds {len(unbuilt)} incomplete weights, e.g. {unbuilt[:3]}")
     align_weights(model)
     return model.eval()
 
