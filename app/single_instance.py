@@ -7,8 +7,9 @@ can bind where global hotkeys are not available, e.g. on Wayland).
 Who is primary is decided by a lock file (QLockFile: a lock left by a killed process is stale
 once its PID is gone), not by ``listen()``: with ``UserAccessOption`` a second ``listen()`` on the
 same name succeeds and silently steals the socket, and two launches a few milliseconds apart (a
-double-click on the icon) would both see "nobody is listening". The socket file a ``kill -9``
-leaves behind is removed by the new primary before it listens.
+double-click on the icon) would both see "nobody is listening". The new primary still connects
+first (a live primary whose lock file a temp cleaner removed must not be displaced), then removes
+the socket file a ``kill -9`` leaves behind, then listens.
 
 Wire format: one UTF-8 command per line; the primary reads until the sender disconnects.
 """
@@ -18,6 +19,7 @@ import hashlib
 import logging
 import os
 
+from app.paths import HOME_VARIABLE
 from ui.qt import QObject, QtCore, QtNetwork, Signal
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,8 @@ def default_name() -> str:
         user = getpass.getuser()
     except (KeyError, OSError):  # no user name (containers without a passwd entry)
         user = str(os.getuid()) if hasattr(os, "getuid") else "user"
-    home = os.path.abspath(os.environ["SEESAY_HOME"]) if os.environ.get("SEESAY_HOME") else ""
+    home = os.environ.get(HOME_VARIABLE, "").strip()
+    home = os.path.abspath(os.path.expanduser(home)) if home else ""
     digest = hashlib.sha256(f"{user}\0{home}".encode()).hexdigest()[:12]
     safe_user = "".join(c for c in user if c.isalnum())[:16] or "user"
     return f"seesay-{safe_user}-{digest}"
@@ -67,7 +70,10 @@ class SingleInstance(QObject):
             return True
         if not self._lock.tryLock(0):
             return False
-        # We hold the lock, so whatever socket is there was left by a primary that died.
+        if self._primary_answers():  # its lock file was deleted under it (a /tmp cleaner)
+            self._lock.unlock()
+            return False
+        # We hold the lock and nobody answers: the socket there was left by a primary that died.
         QtNetwork.QLocalServer.removeServer(self.name)
         server = QtNetwork.QLocalServer(self)
         server.setSocketOptions(QtNetwork.QLocalServer.SocketOption.UserAccessOption)
@@ -93,6 +99,13 @@ class SingleInstance(QObject):
         if socket.state() != QtNetwork.QLocalSocket.LocalSocketState.UnconnectedState:
             socket.waitForDisconnected(timeout_ms)
         return delivered
+
+    def _primary_answers(self) -> bool:
+        socket = QtNetwork.QLocalSocket()
+        socket.connectToServer(self.name)
+        answered = socket.waitForConnected(500)
+        socket.abort()
+        return answered
 
     def close(self) -> None:
         """Stop being the primary (the next launch takes over)."""

@@ -101,6 +101,20 @@ def test_a_killed_primary_leaves_a_stale_socket_that_the_next_launch_takes_over(
         new.close()
 
 
+def test_a_live_primary_whose_lock_file_was_deleted_keeps_its_place(qtbot, name):
+    other = python(PRIMARY_SCRIPT, name)
+    try:
+        assert other.stdout.readline().strip() == "primary"
+        mine = SingleInstance(name)
+        os.remove(mine._lock.fileName())  # what a /tmp cleaner does to a week-old file
+        assert not mine.try_become_primary()
+        assert mine.send_command("show")
+        assert other.stdout.readline().strip() == "got show"
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_closing_the_primary_lets_the_next_one_take_over(qapp, name):
     first = SingleInstance(name)
     assert first.try_become_primary()
