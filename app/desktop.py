@@ -21,7 +21,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ask-screen", action="store_true", help="ask the running Seesay about the screen")
     parser.add_argument("--talk", action="store_true", help="toggle push-to-talk in the running Seesay")
     parser.add_argument("--self-test", metavar="MODEL_DIR", help="load MODEL_DIR, answer one question, exit")
-    parser.add_argument("--print-startup-time", action="store_true", help="print seconds to a visible window")
+    parser.add_argument("--print-startup-time", action="store_true",
+                        help="print seconds to a visible window, then to a loaded model")
     parser.add_argument("--debug", action="store_true", help="log everything")
     return parser.parse_args(argv)
 
@@ -57,6 +58,7 @@ def run_desktop(argv: list[str]) -> int:
     instance.commandReceived.connect(desktop.on_command)
     if args.print_startup_time:
         desktop.window_visible.connect(lambda seconds: print(f"window visible after {seconds:.3f} s", flush=True))
+        desktop.models.ready.connect(lambda _info: print(f"model ready after {_since_start():.3f} s", flush=True))
     desktop.start(initial_command=None if command == "show" else command)
     code = app.exec()
     desktop.shutdown()
@@ -120,10 +122,7 @@ class Desktop:
             QTimer.singleShot(0, lambda: self.on_command(initial_command))
 
     def _report_visible(self) -> None:
-        import psutil
-
-        started = psutil.Process().create_time()
-        self.window_visible.emit(max(0.0, time.time() - started))
+        self.window_visible.emit(_since_start())
 
     def on_command(self, command: str) -> None:
         if command == "show":
@@ -187,6 +186,13 @@ class Desktop:
         self.capture.shutdown()
         self.bridge.shutdown()
         self.store.close()
+
+
+def _since_start() -> float:
+    """Seconds since this process started (not since Python ran: the interpreter's start counts too)."""
+    import psutil
+
+    return max(0.0, time.time() - psutil.Process().create_time())
 
 
 def _setup_logging(folder, debug: bool) -> None:
