@@ -3,6 +3,7 @@ history, asking a question and waiting for the answer, and running Seesay as a r
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -122,3 +123,74 @@ def poll(condition, timeout_s: float, what: str, process: subprocess.Popen | Non
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+class SeesayProcess:
+    """Seesay (or its CLI) as a real process; its stdout lines are read on a thread, to wait on."""
+
+    def __init__(self, args: list[str], env: dict, stdin=subprocess.DEVNULL):
+        import queue
+        import threading
+
+        self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdin=stdin, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, errors="replace")
+        self.lines: queue.Queue = queue.Queue()
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self._readers = [threading.Thread(target=self._read, args=(self.proc.stdout, self.stdout, True), daemon=True),
+                         threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr, False), daemon=True)]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, stream, into: list[str], queued: bool) -> None:
+        for line in stream:
+            into.append(line)
+            if queued:
+                self.lines.put(line)
+        if queued:
+            self.lines.put(None)  # end of output
+
+    def wait_for_line(self, text: str, timeout_s: float = 120) -> str:
+        """The first stdout line (from now on) that contains ``text``; fails if the process ends first."""
+        import queue
+
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no line with {text!r} in {timeout_s} s; stderr:\n{self.err()}") from None
+            if line is None:
+                self.proc.wait(10)
+                raise AssertionError(f"the process ended (exit {self.proc.returncode}) before printing {text!r};"
+                                     f" stderr:\n{self.err()}")
+            if text in line:
+                return line
+
+    def finish(self, timeout_s: float = 120) -> int:
+        """Wait for the process to exit by itself; its exit code, with all output read."""
+        code = self.proc.wait(timeout_s)
+        for reader in self._readers:
+            reader.join(10)
+        return code
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.finish()
+
+    def out(self) -> str:
+        return "".join(self.stdout)
+
+    def err(self) -> str:
+        return "".join(self.stderr)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc):
+        self.stop(signal.SIGKILL)

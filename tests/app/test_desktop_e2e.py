@@ -1,15 +1,16 @@
 """End to end with the tiny random model: the whole app wired together (Desktop), in this process
 (offscreen) and as real processes on a real X server; history survives restarts and crashes."""
 
-import dataclasses
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from tests.app.desktop_kit import (ANSWER_TIMEOUT_MS, REPO, app_env, ask, copy_model, make_desktop, open_store,
-                                   picture, poll, tiny_settings, truncate_a_shard, wait_ready)
+from app.settings import save_settings
+from tests.app.desktop_kit import (ANSWER_TIMEOUT_MS, REPO, SeesayProcess, app_env, ask, copy_model, make_desktop,
+                                   offline_prefix, open_store, picture, poll, seesay, tiny_settings, truncate_a_shard,
+                                   wait_ready)
 from ui.conversation_list import ID_ROLE
 from ui.view_models import MessageStatus
 
@@ -162,3 +163,135 @@ def test_a_corrupt_model_leaves_history_and_settings_usable(qtbot, qapp, tiny, t
     finally:
         app.shutdown()
         app.window.close()
+
+
+# -- Seesay as a real process -------------------------------------------------------------------
+
+_LONG_ANSWER_APP = """
+import sys
+from ui.qt import QtWidgets
+from app.desktop import Desktop
+from app.settings import Settings
+from app.store import HistoryStore
+
+model, folder, conversation = sys.argv[1], sys.argv[2], int(sys.argv[3])
+app = QtWidgets.QApplication([])
+settings = Settings(model_dir=model, max_answer_tokens=4000, temperature=0.0,
+                    hotkey_ask_screen_enabled=False, hotkey_push_to_talk_enabled=False)
+desktop = Desktop(app, settings=settings,
+                  store=HistoryStore(f"{folder}/history.sqlite3", f"{folder}/attachments"))
+desktop.window.show()
+
+
+def ready(_info):
+    desktop.chat.open_conversation(conversation)
+    desktop.chat.send("Now tell me everything, at length.")
+
+
+desktop.models.ready.connect(ready)
+desktop.models.start()
+app.exec()
+"""
+
+
+def test_a_crash_mid_answer_keeps_the_partial_answer_and_everything_before_it(qtbot, qapp, tiny, tmp_path):
+    store = open_store(tmp_path)
+    chat = store.create_conversation("Before the crash")
+    first = store.add_message(chat.id, "user", "a first question", [picture("before")])
+    store.finish_answer(store.begin_answer(chat.id), "a first answer", "complete", {"generated_tokens": 3})
+
+    with SeesayProcess([sys.executable, "-c", _LONG_ANSWER_APP, str(tiny.model_dir), str(tmp_path), str(chat.id)],
+                       app_env(tmp_path / "home", QT_QPA_PLATFORM="offscreen")) as app:
+        def partial_text():
+            last = store.messages(chat.id)[-1]
+            return last.role == "assistant" and last.status == "partial" and last.text
+
+        saved = poll(partial_text, 120, "a partial answer saved while streaming", app.proc)
+        app.stop(signal.SIGKILL)
+    store.close()
+
+    store = open_store(tmp_path)
+    messages = store.messages(chat.id)
+    assert [(m.role, m.status) for m in messages] == [
+        ("user", "complete"), ("assistant", "complete"), ("user", "complete"), ("assistant", "partial")]
+    assert messages[0].text == "a first question" and messages[0].attachments[0].path.is_file()
+    assert messages[0].attachments == first.attachments
+    assert messages[1].text == "a first answer"
+    assert messages[2].text == "Now tell me everything, at length."
+    assert messages[3].text.startswith(saved)
+    store.close()
+
+    # The app after the crash shows the interrupted answer as such.
+    again = make_desktop(qapp, tiny_settings(tiny), tmp_path)
+    try:
+        again.window.conversations.conversationSelected.emit(str(chat.id))
+        bubble = again.window.chat.bubble(str(messages[3].id))
+        assert bubble.text == messages[3].text
+        assert bubble.status == MessageStatus.STOPPED
+        assert "interrupted" in bubble.note.text()
+    finally:
+        again.shutdown()
+        again.window.close()
+
+
+def _start_seesay(tiny, home, display) -> SeesayProcess:
+    env = app_env(home, QT_QPA_PLATFORM="xcb", DISPLAY=display)
+    return SeesayProcess(offline_prefix() + seesay("--model", str(tiny.model_dir), "--print-startup-time"), env)
+
+
+def popup_has_focus() -> bool:
+    focused = subprocess.run(["xdotool", "getwindowfocus", "getwindowname"], capture_output=True, text=True)
+    return focused.stdout.strip() == "Ask Seesay"  # fails while no window has the focus
+
+
+def _answered_conversations(store) -> list[list]:
+    """Conversations whose last answer is complete, oldest first."""
+    done = []
+    for conversation in reversed(store.list_conversations()):
+        messages = store.messages(conversation.id)
+        if messages and messages[-1].role == "assistant" and messages[-1].status == "complete":
+            done.append(messages)
+    return done
+
+
+@pytest.mark.x11
+@pytest.mark.slow
+def test_real_x_ask_screen_then_restart_then_hotkey(tiny, tmp_path, x11, xdotool):
+    """On a real X server, offline: `seesay --ask-screen` opens the popup with a screenshot, the typed
+    question is answered and stored; after the app is killed and started again the conversation is
+    still there, and the global hotkey opens the popup for the next question."""
+    home = tmp_path / "home"
+    save_settings(tiny_settings(tiny, hotkey_ask_screen_enabled=True), home / "config" / "settings.json")
+    env = app_env(home, QT_QPA_PLATFORM="xcb", DISPLAY=x11)
+
+    with _start_seesay(tiny, home, x11) as app:
+        app.wait_for_line("window visible after")
+        app.wait_for_line("model ready after")
+        second = subprocess.run(seesay("--ask-screen"), cwd=REPO, env=env, capture_output=True, text=True,
+                                timeout=60)
+        assert second.returncode == 0, second.stderr
+        poll(popup_has_focus, 30, "the quick-ask popup, with the keyboard focus", app.proc)
+        xdotool("type", "what is this")
+        xdotool("key", "Return")
+        store = open_store(home / "data")
+        [messages] = poll(lambda: _answered_conversations(store), 60, "the answer in the history", app.proc)
+        app.stop(signal.SIGTERM)  # as at logout: no chance to tidy up
+    question, answer = messages
+    assert question.text == "what is this"
+    [shot] = question.attachments
+    assert (shot.kind, shot.width, shot.height) == ("image", 1280, 800)
+    assert answer.text and answer.stats["prompt_tokens"]["image"] > 0
+
+    with _start_seesay(tiny, home, x11) as app:
+        app.wait_for_line("model ready after")
+        xdotool("key", "ctrl+shift+space")
+        poll(popup_has_focus, 30, "the popup opened by the global hotkey", app.proc)
+        xdotool("type", "and now?")
+        xdotool("key", "Return")
+        first, latest = poll(lambda: _answered_conversations(store)[1:] and _answered_conversations(store), 60,
+                             "the second answer in the history", app.proc)
+        app.stop(signal.SIGTERM)
+    assert first == messages  # the first conversation is untouched
+    assert latest[0].text == "and now?" and latest[0].attachments[0].kind == "image"
+    assert "Traceback" not in app.err(), app.err()
+    store.close()
