@@ -72,28 +72,22 @@ class HotkeyManager(QObject):
     talkReleased = Signal()
     unavailable = Signal(str)  # why hotkeys cannot work here, fit for a status line
 
-    # Emitted on the backend's thread, delivered queued to the manager's own (GUI) thread.
-    _askFromBackend = Signal()
-    _talkDownFromBackend = Signal()
-    _talkUpFromBackend = Signal()
-    _failedFromBackend = Signal(int, str)  # (which apply() started the backend, why)
+    # Emitted on a backend's thread, delivered queued to the manager's own (GUI) thread:
+    # (which apply() started that backend, "ask" | "down" | "up" | "failed", failure reason).
+    _backendEvent = Signal(int, str, str)
 
     def __init__(self, parent: QObject | None = None, backend: str | None = None):
         super().__init__(parent)
         self.backend_name = backend or choose_backend()
         self._backend = None
-        self._generation = 0  # counts apply() calls: a late failure of an old backend is ignored
+        self._generation = 0  # counts apply() calls: late events of an old backend are dropped
         self._talk_down = False
         self._status = "Global hotkeys are not set up yet."
         self._release_timer = QTimer(self)
         self._release_timer.setSingleShot(True)
         self._release_timer.setInterval(RELEASE_GRACE_MS)
         self._release_timer.timeout.connect(self._confirm_release)
-        queued = Qt.ConnectionType.QueuedConnection
-        self._askFromBackend.connect(self.askScreen, queued)
-        self._talkDownFromBackend.connect(self._on_talk_down, queued)
-        self._talkUpFromBackend.connect(self._on_talk_up, queued)
-        self._failedFromBackend.connect(self._on_backend_failed, queued)
+        self._backendEvent.connect(self._on_backend_event, Qt.ConnectionType.QueuedConnection)
 
     @property
     def status_text(self) -> str:
@@ -134,16 +128,16 @@ class HotkeyManager(QObject):
         self._status = "Global hotkeys are stopped."
 
     def _start_backend(self, ask: Combo | None, talk: Combo | None):
-        callbacks = (self._askFromBackend.emit, self._talkDownFromBackend.emit,
-                     self._talkUpFromBackend.emit)
+        emit, generation = self._backendEvent.emit, self._generation
+        callbacks = (lambda: emit(generation, "ask", ""), lambda: emit(generation, "down", ""),
+                     lambda: emit(generation, "up", ""))
         if self.backend_name == "pynput":
             backend = PynputHotkeys(ask, talk, *callbacks)
         elif self.backend_name == "portal":
             from app.hotkeys_portal import PortalHotkeys
 
-            generation = self._generation
-            backend = PortalHotkeys(ask, talk, *callbacks, on_failure=lambda reason: (
-                self._failedFromBackend.emit(generation, reason)))
+            backend = PortalHotkeys(ask, talk, *callbacks,
+                                    on_failure=lambda reason: emit(generation, "failed", reason))
         else:
             raise HotkeysUnavailable("No X11 display or Wayland session was found.")
         backend.start()
@@ -154,12 +148,18 @@ class HotkeyManager(QObject):
         log.info("%s", self._status)
         self.unavailable.emit(self._status)
 
-    def _on_backend_failed(self, generation: int, reason: str) -> None:
-        """A backend gave up after starting (the user declined the portal's dialog)."""
+    def _on_backend_event(self, generation: int, kind: str, reason: str) -> None:
         if generation != self._generation or self._backend is None:
-            return
-        self.stop()
-        self._report_unavailable(reason)
+            return  # queued before that backend was stopped
+        if kind == "ask":
+            self.askScreen.emit()
+        elif kind == "down":
+            self._on_talk_down()
+        elif kind == "up":
+            self._on_talk_up()
+        elif kind == "failed":  # gave up after starting (the user declined the portal's dialog)
+            self.stop()
+            self._report_unavailable(reason)
 
     def _on_talk_down(self) -> None:
         if self._release_timer.isActive():  # auto-repeat: the hold goes on

@@ -54,11 +54,11 @@ class PortalHotkeys:
         try:
             from jeepney.io.blocking import open_dbus_connection
         except ImportError as error:
-            raise HotkeysUnavailable(f"{NOT_AVAILABLE} (the jeepney package is missing).") from error
+            raise _unavailable("the jeepney package is missing") from error
         try:
             connection = open_dbus_connection(bus="SESSION")
         except Exception as error:  # no bus address, a refused socket, failed authentication
-            raise HotkeysUnavailable(f"{NOT_AVAILABLE} (no D-Bus session bus: {error}).") from error
+            raise _unavailable(f"no D-Bus session bus: {error}") from error
         try:
             version = _portal_version(connection)
         except Exception:
@@ -66,7 +66,7 @@ class PortalHotkeys:
             raise
         if version is None:
             connection.close()
-            raise HotkeysUnavailable(f"{NOT_AVAILABLE} (its desktop portal has no GlobalShortcuts).")
+            raise _unavailable("its desktop portal has no GlobalShortcuts")
         self._connection = connection
         self._thread = threading.Thread(target=self._run, daemon=True, name="portal-shortcuts")
         self._thread.start()
@@ -96,7 +96,7 @@ class PortalHotkeys:
             if not self._stopping.is_set():
                 log.warning("the global-shortcuts portal failed", exc_info=True)
                 self._on_failure(str(error) if isinstance(error, HotkeysUnavailable)
-                                 else f"{NOT_AVAILABLE} ({error}).")
+                                 else str(_unavailable(str(error))))
         finally:
             connection.close()
 
@@ -159,7 +159,7 @@ def _portal_version(connection) -> int | None:
         reply = connection.send_and_get_reply(Properties(_portal()).get("version"),
                                               timeout=CALL_TIMEOUT_S)
     except TimeoutError as error:
-        raise HotkeysUnavailable(f"{NOT_AVAILABLE} (the desktop portal does not answer).") from error
+        raise _unavailable("the desktop portal does not answer") from error
     if reply.header.message_type.name == "error":
         log.info("no GlobalShortcuts portal: %s", reply.body)
         return None
@@ -181,19 +181,23 @@ def _request(connection, token: str, call, timeout: float | None, doing: str) ->
         with connection.filter(rule) as responses:  # before the call: the answer can be quick
             reply = connection.send_and_get_reply(call, timeout=CALL_TIMEOUT_S)
             if reply.header.message_type.name == "error":
-                raise HotkeysUnavailable(f"{NOT_AVAILABLE} (the portal could not {doing}: "
-                                         f"{reply.body[0] if reply.body else 'error'}).")
+                raise _unavailable(f"the portal could not {doing}: "
+                                   f"{reply.body[0] if reply.body else 'error'}")
             if reply.body[0] != path:
-                raise HotkeysUnavailable(f"{NOT_AVAILABLE} (the portal is too old).")
+                raise _unavailable("the portal is too old")
             code, results = connection.recv_until_filtered(responses, timeout=timeout).body
     except TimeoutError as error:
-        raise HotkeysUnavailable(f"{NOT_AVAILABLE} (the portal did not {doing} in time).") from error
+        raise _unavailable(f"the portal did not {doing} in time") from error
     connection.bus_proxy.RemoveMatch(rule)
     if code == 1:
         raise HotkeysUnavailable("The global shortcuts were declined in your desktop's dialog.")
     if code != 0:
-        raise HotkeysUnavailable(f"{NOT_AVAILABLE} (the portal could not {doing}).")
+        raise _unavailable(f"the portal could not {doing}")
     return results
+
+
+def _unavailable(detail: str) -> HotkeysUnavailable:
+    return HotkeysUnavailable(f"{NOT_AVAILABLE} ({detail}).")
 
 
 def _token() -> str:

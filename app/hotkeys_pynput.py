@@ -69,7 +69,8 @@ class PynputHotkeys:
         try:
             from pynput import keyboard
         except Exception as error:  # ImportError without a display, or a broken backend
-            raise HotkeysUnavailable(f"The keyboard cannot be watched here (pynput: {error}).") from error
+            raise HotkeysUnavailable(
+                f"The keyboard cannot be watched here (pynput: {error}).") from error
         self._keyboard = keyboard
         listener = keyboard.Listener(on_press=self._pressed, on_release=self._released)
         listener.start()

@@ -84,8 +84,9 @@ class FakePortal:
         if member == "Get" and call.body == (SHORTCUTS_INTERFACE, "version") and self.has_shortcuts:
             self._send(new_method_return(call, "v", (("u", 1),)))
         elif member == "CreateSession" and self.has_shortcuts:
-            request = self._request_path(sender, call.body[0])
-            self.session = f"{PORTAL_PATH}/session/{sender}/{call.body[0]['session_handle_token'][1]}"
+            options = call.body[0]
+            request = self._request_path(sender, options)
+            self.session = f"{PORTAL_PATH}/session/{sender}/{options['session_handle_token'][1]}"
             self._send(new_method_return(call, "o", (request,)))
             self._respond(request, 0, {"session_handle": ("o", self.session)})
         elif member == "BindShortcuts" and self.has_shortcuts:

@@ -126,19 +126,36 @@ def test_pynput_without_a_display_reports_instead_of_crashing():
 
 # --- push-to-talk release grace (X11 auto-repeat) -------------------------------------------
 
+class FakeBackend:
+    """Stands in for pynput in the manager-only tests below."""
+
+    def stop(self) -> None:
+        pass
+
+
 def test_auto_repeat_release_and_press_pairs_are_one_hold(qtbot):
     manager = HotkeyManager(backend="none")
+    manager._backend, manager._generation = FakeBackend(), 1
     pressed, released = [], []
     manager.talkPressed.connect(lambda: pressed.append(1))
     manager.talkReleased.connect(lambda: released.append(1))
     with qtbot.waitSignal(manager.talkPressed):
-        manager._talkDownFromBackend.emit()
+        manager._backendEvent.emit(1, "down", "")
     for _ in range(3):  # what a held, auto-repeating key sends; both land in one event-loop turn
-        manager._talkUpFromBackend.emit()
-        manager._talkDownFromBackend.emit()
+        manager._backendEvent.emit(1, "up", "")
+        manager._backendEvent.emit(1, "down", "")
     with qtbot.waitSignal(manager.talkReleased):
-        manager._talkUpFromBackend.emit()
+        manager._backendEvent.emit(1, "up", "")
     assert (len(pressed), len(released)) == (1, 1)
+
+
+def test_events_queued_by_a_replaced_backend_are_dropped(qtbot):
+    manager = HotkeyManager(backend="none")
+    manager._backend, manager._generation = FakeBackend(), 2
+    with qtbot.assertNotEmitted(manager.askScreen):
+        manager._backendEvent.emit(1, "ask", "")  # from the backend of the previous apply()
+        with qtbot.waitSignal(manager.talkPressed):
+            manager._backendEvent.emit(2, "down", "")
 
 
 # --- real keys on the private X server ------------------------------------------------------
