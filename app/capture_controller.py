@@ -37,6 +37,7 @@ class CaptureController(QObject):
         bar.talkPressed.connect(self.talk_pressed)
         bar.talkReleased.connect(self.talk_released)
         popup.sendRequested.connect(self._popup_send)
+        popup.screenshotRemoved.connect(self._drop_popup_image)
         popup.openMainRequested.connect(self.show_main)
         chat.answerPiece.connect(self._popup_piece)
         chat.answerDone.connect(self._popup_done)
@@ -110,9 +111,14 @@ class CaptureController(QObject):
 
         def show(image):
             self._popup_image = image
-            self.popup.show_near(pos, pil_to_qimage(image, 320))
+            # Full size: the popup scales its thumbnail itself, and its label names the size sent.
+            self.popup.show_near(pos, pil_to_qimage(image, max(image.size)))
 
         self.capture("screen", then=show)
+
+    def _drop_popup_image(self) -> None:
+        """The user removed the screenshot from the popup: the question goes without it."""
+        self._popup_image = None
 
     def _popup_send(self, text: str) -> None:
         image = getattr(self, "_popup_image", None)
@@ -120,6 +126,9 @@ class CaptureController(QObject):
             self.chat.attach_image(image)
             self._popup_image = None
         self._popup_active = self.chat.send(text)
+        if not self._popup_active:  # e.g. the model is still loading: say why, take the question again
+            message = self.window.banner.text() or "Seesay could not ask that; see its main window."
+            QTimer.singleShot(0, lambda: self.popup.show_error(message))  # after the popup shows "Thinking…"
 
     def _popup_piece(self, text: str) -> None:
         if getattr(self, "_popup_active", False) and self.popup.isVisible():
@@ -174,10 +183,15 @@ class CaptureController(QObject):
         if mic is None or not mic.is_recording:
             return
         self._meter.stop()
-        samples = mic.stop_recording()
+        # Held under 0.1 s: a tap, not a question. Told by the time held, not by the samples: pre-roll
+        # and post-roll make every recording last most of a second.
+        tapped = mic.elapsed < 0.1
+        if tapped:
+            mic.cancel_recording()
+        samples = None if tapped else mic.stop_recording()
         self.window.input_bar.set_recording_state(False)
         self.recordingChanged.emit(False)
-        if len(samples) < 1600:  # under 0.1 s: a tap, not a question
+        if samples is None or len(samples) < 1600:
             return
         if self._talk_screenshot is not None:
             self.chat.attach_image(self._talk_screenshot)
