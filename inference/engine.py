@@ -36,14 +36,23 @@ class EngineInfo:
 
 
 @dataclass
-class _Session:
-    """What is in the KV cache: the ids, and the conversation they came from."""
+class _Answered:
+    """The conversation as it stood after the last answer, for splicing the next question onto it."""
 
     turn_keys: list[str]
     answer: str
-    ids: list[int]
+    ids: list[int]  # prompt + generated
     mm_token_type_ids: list[int]
+    content: list[bytes]
     generated: list[int]
+
+
+@dataclass
+class _KV:
+    """What the KV cache holds: exactly the keys and values of ``ids`` (with that ``content``)."""
+
+    ids: list[int]
+    content: list[bytes]
     cache: object
 
 
@@ -64,7 +73,8 @@ class Engine:
         self._closing = self.prompts.encode_plain(self.prompts.assistant_closing()).ids
         self._cancel = threading.Event()
         self._busy = threading.Lock()
-        self._session: _Session | None = None
+        self._answered: _Answered | None = None
+        self._kv: _KV | None = None
 
     # -- public ----------------------------------------------------------------------------------
     def stream(self, turns: list[Turn], settings: GenerationSettings = GenerationSettings()) -> Iterator[Response]:
@@ -88,7 +98,43 @@ class Engine:
 
     def forget(self) -> None:
         """Drop the cached conversation (e.g. when the user switches conversations)."""
-        self._session = None
+        self._answered, self._kv = None, None
+
+    def prefill(self, turns: list[Turn], detail: int = 280) -> int:
+        """Run the prompt so far through the model while the user is still speaking.
+
+        ``turns`` ends with the user's turn as recorded so far (screenshot, audio up to now).
+        Everything up to the last audio token is prefilled into the KV cache; the next ``stream``
+        whose prompt starts with the same tokens prefills only the rest. Audio frames are raw
+        samples (640 a token), so a longer recording later only appends tokens. Returns the
+        number of tokens newly prefilled.
+        """
+        if not self._busy.acquire(blocking=False):
+            raise EngineBusy("Seesay is still answering: stop that answer first.")
+        try:
+            turns = turns[:-1] + [_whole_frames(turns[-1])]
+            enc, kv, start = self._encode(turns, detail)
+            types = enc.mm_token_type_ids
+            audio = [i for i, t in enumerate(types) if t == 3]
+            images = [i for i, t in enumerate(types) if t == 1]
+            if audio and (not images or audio[-1] > images[-1]):
+                end = audio[-1] + 1  # more audio may follow: stop before the end-of-audio token
+            elif images:
+                end = images[-1] + 2  # the screenshot and its end-of-image token
+            else:
+                return 0
+            if end <= start:
+                return 0
+            inputs = enc.model_inputs(start, end)
+            inputs["input_ids"] = inputs["input_ids"][:, start:]
+            inputs["mm_token_type_ids"] = inputs["mm_token_type_ids"][:, start:]
+            self._kv = None  # being changed
+            with torch.no_grad():
+                self.model(**inputs, cache=kv.cache, use_cache=True, logits_to_keep=1)
+            self._kv = _KV(enc.ids[:end], enc.content[:end], kv.cache)
+            return end - start
+        finally:
+            self._busy.release()
 
     # -- internals -------------------------------------------------------------------------------
     def _stream(self, turns: list[Turn], settings: GenerationSettings) -> Iterator[Response]:
@@ -98,10 +144,11 @@ class Engine:
             raise InputError("There is no question to answer: the last turn must be the user's.")
         if not any(turn.parts for turn in turns if turn.role == "user"):
             raise InputError("The question is empty: type something, or attach a screenshot or a recording.")
-        enc, cache, reused = self._encode(turns, settings.image_detail)
+        enc, kv, reused = self._encode(turns, settings.image_detail)
+        cache = kv.cache
         room = self.context_tokens - len(enc.ids)
         if room < 16:
-            self._session = None
+            self.forget()
             raise InputError(f"The conversation is too long ({len(enc.ids)} tokens, limit {self.context_tokens}): "
                              "start a new conversation, or use a lower image detail.")
         settings = _with_max_tokens(settings, min(settings.max_new_tokens, room))
@@ -109,7 +156,7 @@ class Engine:
         use_draft = self.assistant if settings.use_draft else None
         generated: list[int] = []
         text = []
-        self._session = None  # the cache is being changed: unusable until this answer ends well
+        self._kv = None  # the cache is being changed: unusable until this answer ends well
         for response in stream_generate(self.model, self.processor.tokenizer, enc.model_inputs(reused),
                                         settings=settings, cache=cache, stop_ids=self.stop_ids,
                                         cancel=self._cancel, stats=stats, generated=generated,
@@ -118,34 +165,73 @@ class Engine:
             yield response
         answer = "".join(text)
         ids = enc.ids + generated
+        self._answered = None
         if cache.get_seq_length() == len(ids) - 1:  # the last token is sampled, not yet run
-            self._session = _Session(turn_keys=[_turn_key(t) for t in turns], answer=answer, ids=ids,
-                                     mm_token_type_ids=enc.mm_token_type_ids + [0] * len(generated),
-                                     generated=generated, cache=cache)
+            self._answered = _Answered(turn_keys=[_turn_key(t) for t in turns], answer=answer, ids=ids,
+                                       mm_token_type_ids=enc.mm_token_type_ids + [0] * len(generated),
+                                       content=enc.content + [b""] * len(generated), generated=generated)
+            self._kv = _KV(ids[:-1], self._answered.content[:-1], cache)
 
-    def _encode(self, turns: list[Turn], detail: int) -> tuple[Encoded, object, int]:
+    def _encode(self, turns: list[Turn], detail: int) -> tuple[Encoded, _KV, int]:
+        """The prompt's ids, and the cache to continue: with the tokens it already holds skipped.
+
+        Right after an answer, the new question is appended to the exact ids the model saw and
+        wrote (its own answer is not re-tokenized, which could give other ids); otherwise the
+        conversation is encoded afresh. Either way, a cache whose ids start the prompt is reused.
+        """
         pieces, generation_prompt = self.prompts.turn_texts(turns)
-        session, n = self._session, len(self._session.turn_keys) if self._session else 0
-        reusable = (
-            session is not None and len(turns) > n + 1
-            and turns[n].role == "assistant" and _text(turns[n]).strip() == session.answer.strip()
-            and [_turn_key(t) for t in turns[:n]] == session.turn_keys
+        last, n = self._answered, len(self._answered.turn_keys) if self._answered else 0
+        follows_answer = (
+            last is not None and len(turns) > n + 1
+            and turns[n].role == "assistant" and _text(turns[n]).strip() == last.answer.strip()
+            and [_turn_key(t) for t in turns[:n]] == last.turn_keys
         )
-        if reusable:
+        if follows_answer:
             closing = self._closing
-            if session.generated and closing and session.generated[-1] == closing[0]:
+            if last.generated and closing and last.generated[-1] == closing[0]:
                 closing = closing[1:]  # the answer already ended with the end-of-turn token
-            enc = Encoded(ids=session.ids + closing,
-                          mm_token_type_ids=session.mm_token_type_ids + [0] * len(closing))
-            new_pieces, cache = pieces[n + 1:], session.cache
-            reused = cache.get_seq_length()
+            enc = Encoded(ids=last.ids + closing, mm_token_type_ids=last.mm_token_type_ids + [0] * len(closing),
+                          content=last.content + [b""] * len(closing))
+            new_pieces = pieces[n + 1:]
         else:
-            enc, new_pieces, cache, reused = Encoded(), pieces, DynamicCache(config=self.model.config), 0
+            enc, new_pieces = Encoded(), pieces
         for text, media in new_pieces:
             enc = enc + self.prompts.encode_text(text, media, detail)
         enc = enc + self.prompts.encode_plain(generation_prompt)
         enc.counts = self.prompts.count(enc.ids)
-        return enc, cache, reused
+        kv = self._kv
+        n = len(kv.ids) if kv is not None else 0
+        if kv is not None and n < len(enc.ids) and enc.ids[:n] == kv.ids and enc.content[:n] == kv.content \
+                and kv.cache.get_seq_length() == n and not _inside_image(enc, n):
+            return enc, kv, n
+        if follows_answer:  # the spliced history carries no image/audio tensors: encode it afresh
+            self._answered = None
+            return self._encode(turns, detail)
+        return enc, _KV([], [], DynamicCache(config=self.model.config)), 0
+
+
+def _whole_frames(turn: Turn) -> Turn:
+    """The turn with its last audio clip cut to whole 40 ms frames: a partial frame would be
+    zero-padded now and hold different samples once the recording goes on."""
+    from inference.media import SAMPLE_RATE, SAMPLES_PER_TOKEN, to_mono_16k
+
+    parts = list(turn.parts)
+    for i in range(len(parts) - 1, -1, -1):
+        if isinstance(parts[i], AudioPart):
+            samples = to_mono_16k(parts[i].samples, parts[i].sample_rate)
+            whole = samples[: len(samples) - len(samples) % SAMPLES_PER_TOKEN]
+            if len(whole):
+                parts[i] = AudioPart(whole, SAMPLE_RATE)
+            else:
+                del parts[i]
+            break
+    return Turn(turn.role, parts)
+
+
+def _inside_image(enc: Encoded, position: int) -> bool:
+    """An image's tokens attend to each other both ways: its block cannot be split across passes."""
+    ids = enc.mm_token_type_ids
+    return 0 < position < len(ids) and ids[position] == 1 and ids[position - 1] == 1
 
 
 def _stop_ids(model) -> list[int]:

@@ -9,6 +9,7 @@ expands each image and audio placeholder into its soft tokens. The prompt is enc
 """
 
 import re
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,36 +33,49 @@ class Encoded:
     image_position_ids: list[torch.Tensor] = field(default_factory=list)
     audio_frames: list[torch.Tensor] = field(default_factory=list)  # one (frames, 640) per segment
     image_starts: list[int] = field(default_factory=list)  # position of each image's first soft token
+    # What each token stands for beyond its id: the image or the audio frame behind a soft token
+    # (all soft tokens of a kind share one id, so ids alone cannot tell two screenshots apart).
+    content: list[bytes] = field(default_factory=list)
     audio_starts: list[int] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: {"text": 0, "image": 0, "audio": 0})
 
     def __add__(self, other: "Encoded") -> "Encoded":
         counts = {k: self.counts[k] + other.counts[k] for k in self.counts}
         shift = len(self.ids)
-        return Encoded(self.ids + other.ids, self.mm_token_type_ids + other.mm_token_type_ids,
-                       self.pixel_values + other.pixel_values,
-                       self.image_position_ids + other.image_position_ids,
-                       self.audio_frames + other.audio_frames,
-                       self.image_starts + [p + shift for p in other.image_starts],
-                       self.audio_starts + [p + shift for p in other.audio_starts], counts)
+        return Encoded(
+            ids=self.ids + other.ids, mm_token_type_ids=self.mm_token_type_ids + other.mm_token_type_ids,
+            pixel_values=self.pixel_values + other.pixel_values,
+            image_position_ids=self.image_position_ids + other.image_position_ids,
+            audio_frames=self.audio_frames + other.audio_frames,
+            image_starts=self.image_starts + [p + shift for p in other.image_starts],
+            audio_starts=self.audio_starts + [p + shift for p in other.audio_starts],
+            content=self.content + other.content, counts=counts)
 
-    def model_inputs(self, start: int = 0) -> dict:
-        """Tensors for a forward pass over the whole sequence, media only for tokens from ``start``.
+    def model_inputs(self, start: int = 0, end: int | None = None) -> dict:
+        """Tensors for a forward pass over ids[:end], media only for soft tokens in [start, end).
 
-        Media whose soft tokens lie before ``start`` are already in the KV cache and are left out.
+        Media whose soft tokens lie before ``start`` are already in the KV cache and are left out;
+        an audio segment cut by ``start`` or ``end`` keeps just its frames in between (each frame
+        is one token of raw samples, so audio can be prefilled piece by piece). An image is never
+        cut: its tokens attend to each other both ways.
         """
-        ids = torch.tensor([self.ids], dtype=torch.long)
+        end = len(self.ids) if end is None else end
+        ids = torch.tensor([self.ids[:end]], dtype=torch.long)
         inputs = {
             "input_ids": ids,
             "attention_mask": torch.ones_like(ids),
-            "mm_token_type_ids": torch.tensor([self.mm_token_type_ids], dtype=torch.long),
+            "mm_token_type_ids": torch.tensor([self.mm_token_type_ids[:end]], dtype=torch.long),
         }
-        images_before = sum(p < start for p in self.image_starts)
-        audio_before = sum(p < start for p in self.audio_starts)
-        if images := self.pixel_values[images_before:]:
-            inputs["pixel_values"] = _pad_stack(images, 0.0)
-            inputs["image_position_ids"] = _pad_stack(self.image_position_ids[images_before:], -1)
-        if frames := self.audio_frames[audio_before:]:
+        images = [i for i, p in enumerate(self.image_starts) if start <= p < end]
+        if images:
+            inputs["pixel_values"] = _pad_stack([self.pixel_values[i] for i in images], 0.0)
+            inputs["image_position_ids"] = _pad_stack([self.image_position_ids[i] for i in images], -1)
+        frames = []
+        for p, clip in zip(self.audio_starts, self.audio_frames):
+            first, last = max(start - p, 0), min(end - p, clip.shape[0])
+            if first < last:
+                frames.append(clip[first:last])
+        if frames:
             inputs["input_features"] = _pad_stack(frames, 0.0)
             mask = torch.zeros(inputs["input_features"].shape[:2], dtype=torch.bool)
             for row, clip in enumerate(frames):
@@ -69,6 +83,19 @@ class Encoded:
             inputs["input_features_mask"] = mask
         return inputs
 
+
+def _content(enc: Encoded) -> list[bytes]:
+    """Per token: b"" for text, a digest of its image, or a digest of its 640-sample frame."""
+    content = [b""] * len(enc.ids)
+    for start, pixels in zip(enc.image_starts, enc.pixel_values):
+        digest = hashlib.blake2b(pixels.numpy().tobytes(), digest_size=16).digest()
+        for i in range(start, start + pixels.shape[0]):
+            content[i] = digest
+    for start, frames in zip(enc.audio_starts, enc.audio_frames):
+        raw = frames.numpy()
+        for i in range(frames.shape[0]):
+            content[start + i] = hashlib.blake2b(raw[i].tobytes(), digest_size=16).digest()
+    return content
 
 
 def _run_starts(mask: np.ndarray) -> list[int]:
@@ -177,6 +204,7 @@ class PromptBuilder:
         enc.image_starts = _run_starts(ids == self.processor.image_token_id)
         enc.audio_starts = _run_starts(ids == self.processor.audio_token_id)
         enc.counts = self.count(enc.ids)
+        enc.content = _content(enc)
         return enc
 
     def count(self, ids: list[int]) -> dict[str, int]:
