@@ -17,7 +17,7 @@ class Xvfb:
         read_fd, write_fd = os.pipe()
         # -r: no key auto-repeat, so a held key is one press and one release (push-to-talk).
         self.proc = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", size, "-nolisten", "tcp", "-r"],
+            ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", size, "-nolisten", "tcp", "-r", "-noreset"],
             pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         os.close(write_fd)

@@ -10,7 +10,7 @@ _seesay_desktop_env() {
   local pulse_dir="$state/pulse"
   mkdir -p "$pulse_dir" && chmod 700 "$state" "$pulse_dir"
   local pkgs=(xvfb xauth xdotool libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins
-    espeak-ng sox gcc linux-libc-dev dpkg-dev)
+    espeak-ng sox gcc linux-libc-dev dpkg-dev dbus-daemon)
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     local missing=() p
     for p in "${pkgs[@]}"; do
