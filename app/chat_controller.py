@@ -174,6 +174,21 @@ class ChatController(QObject):
             greedy=settings.temperature <= 0,  # Settings allow 0; sampling refuses it: 0 means greedy
             image_detail=detail or settings.image_detail))
 
+    def draft_turns(self, image, samples, rate: int) -> list | None:
+        """The conversation plus a user turn still being recorded, as it will be stored (so the
+        engine can prefill it now and reuse that work when the question is sent)."""
+        from app.store_files import as_stored_audio
+        from inference.conversation import Turn
+
+        if not self.engine_ready or self._answer is not None:
+            return None
+        history = self.store.messages(self.conversation_id) if self.conversation_id is not None else []
+        turns = to_turns(history, self.settings().system_prompt)
+        parts = [ImagePart(image)] if image is not None else []
+        if len(samples):
+            parts.append(AudioPart(as_stored_audio(samples, rate), rate))
+        return turns + [Turn("user", parts)] if parts else None
+
     def stop(self) -> None:
         if self._answer is not None:
             self.bridge.cancel()

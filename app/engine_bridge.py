@@ -54,6 +54,16 @@ class _Worker(QObject):
             log.exception("answering failed")
             self.answerFailed.emit(request_id, _message(error))
 
+    @Slot(object, int)
+    def prefill(self, turns, detail: int) -> None:
+        """Best effort: a failure here only costs speed; the answer itself reports real problems."""
+        if self.engine is None:
+            return
+        try:
+            self.engine.prefill(turns, detail)
+        except Exception:  # noqa: BLE001
+            log.debug("prefill skipped", exc_info=True)
+
     @Slot()
     def forget(self) -> None:
         if self.engine is not None:
@@ -81,6 +91,7 @@ class EngineBridge(QObject):
     _load = Signal(object)
     _ask = Signal(str, object, object)
     _forget = Signal()
+    _prefill = Signal(object, int)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -91,6 +102,7 @@ class EngineBridge(QObject):
         self._load.connect(self._worker.load)
         self._ask.connect(self._worker.ask)
         self._forget.connect(self._worker.forget)
+        self._prefill.connect(self._worker.prefill)
         for name in ("loadProgress", "loaded", "loadFailed", "piece", "answered", "answerFailed"):
             getattr(self._worker, name).connect(getattr(self, name))
         self._busy = threading.Event()
@@ -112,6 +124,11 @@ class EngineBridge(QObject):
 
     def forget(self) -> None:
         self._forget.emit()
+
+    def prefill(self, turns, detail: int) -> None:
+        """Queue a prefill of the question so far (push-to-talk, while the user speaks)."""
+        if not self._busy.is_set():
+            self._prefill.emit(turns, detail)
 
     def is_answering(self) -> bool:
         return self._busy.is_set()

@@ -79,3 +79,16 @@ def move_aside(db_path: Path) -> Path:
         if source.exists():
             os.replace(source, aside.with_name(aside.name + suffix))
     return aside
+
+
+def as_stored_audio(samples: np.ndarray, rate: int) -> np.ndarray:
+    """The samples exactly as reading back their stored FLAC gives them (16-bit), without a file."""
+    import io
+
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format="FLAC", subtype="PCM_16")
+    buffer.seek(0)
+    out, _ = soundfile.read(buffer, dtype="float32", always_2d=False)
+    return out

@@ -227,6 +227,12 @@ class Microphone:
             raise MicrophoneError("The microphone delivered only silence. " + _MACOS_PERMISSION)
         return to_mono_16k(samples, rate) if rate != SAMPLE_RATE else samples
 
+    def recorded_so_far(self) -> np.ndarray:
+        """The recording up to now (pre-roll included), at the device's rate; recording goes on."""
+        with self._lock:
+            chunks = list(self._chunks) if self._recording else []
+        return np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
+
     def cancel_recording(self) -> None:
         """Drop the recording at once (no post-roll)."""
         with self._lock:
