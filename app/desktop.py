@@ -101,6 +101,9 @@ class Desktop:
         self.chat = ChatController(self.window, self.store, self.bridge, lambda: self.models.settings)
         self.models.chat = self.chat
         self.capture = CaptureController(self.window, self.chat, self.popup, lambda: self.models.settings)
+        from app.download_controller import DownloadController
+
+        self.download = DownloadController(self.window, self.models)
         self.window.set_close_to_tray(settings.close_to_tray)
         self.models.settingsChanged.connect(self._apply_settings)
         self.hotkeys = None
@@ -184,6 +187,7 @@ class Desktop:
         if self.hotkeys is not None:
             self.hotkeys.stop()
         self.capture.shutdown()
+        self.download.shutdown()
         self.bridge.shutdown()
         self.store.close()
 
