@@ -208,11 +208,10 @@ class ChatController(QObject):
         if not questions:
             return
         last = questions[-1]
+        parts = [_part_from_attachment(a) for a in last.attachments]  # read before deleting removes the files
         self.store.delete_message_and_after(last.id)
-        message = self.store.add_message(self.conversation_id, "user", text.strip(),
-                                         [_part_from_attachment(a) for a in last.attachments])
+        self.store.add_message(self.conversation_id, "user", text.strip(), parts)
         self.open_conversation_again()
-        del message
         self._ask(None)
 
     def open_conversation_again(self) -> None:
