@@ -14,7 +14,7 @@ from PIL import Image
 from app.store import HistoryStore
 from app.turns import to_turns, to_view
 from inference.conversation import AudioPart, ImagePart
-from inference.errors import SeesayError
+from inference.errors import InputError, SeesayError
 from ui.attachments import PendingAttachment
 from ui.qt import QObject, QtGui, Signal
 from ui.view_models import ConversationView, MessageStatus
@@ -118,7 +118,9 @@ class ChatController(QObject):
         for path in paths:
             try:
                 if path.lower().endswith((".wav", ".flac", ".ogg", ".mp3", ".m4a", ".opus", ".aiff")):
-                    self.attach_audio(*load_audio_file(path), label="Audio")
+                    samples, rate = load_audio_file(path)
+                    _check_audio_length(path, len(samples) / rate, max_audio_seconds(self.settings()))
+                    self.attach_audio(samples, rate, label="Audio")
                 else:
                     self.attach_image(load_image_file(path), label="Image")
             except SeesayError as error:
@@ -273,6 +275,22 @@ class ChatController(QObject):
         except SeesayError as error:
             self.window.show_error(str(error))
             return None
+
+
+def max_audio_seconds(settings) -> float:
+    """The longest clip the engine takes: 5 minutes, or the recording limit if that is longer."""
+    return max(300.0, float(settings.max_recording_seconds))
+
+
+def _check_audio_length(path: str, seconds: float, limit: float) -> None:
+    """Refuse a clip the engine would refuse: once stored, it would fail every later question of its
+    conversation."""
+    if seconds > limit:
+        def minutes(s: float) -> str:
+            return f"{int(s) // 60} min {int(s) % 60:02d} s"
+
+        raise InputError(f"The audio file {path} is {minutes(seconds)} long; Seesay takes at most "
+                         f"{minutes(limit)}. Trim it, or raise the recording limit in Settings.")
 
 
 def _part_from_attachment(attachment):

@@ -5,6 +5,7 @@ import dataclasses
 import logging
 
 from app import paths
+from app.chat_controller import max_audio_seconds
 from app.settings import Settings, save_settings, settings_from_dict
 from inference.sizes import human_size
 from ui.qt import QObject, Signal
@@ -66,7 +67,7 @@ class ModelController(QObject):
         self.bridge.load(LoadOptions(
             model=self.model_dir(), assistant=s.assistant_dir, use_draft=s.use_draft,
             quantization=s.quantization, device=s.device, context_tokens=s.context_tokens,
-            cache_dir=paths.quantized_dir(), max_audio_seconds=max(300.0, float(s.max_recording_seconds)),
+            cache_dir=paths.quantized_dir(), max_audio_seconds=max_audio_seconds(s),
         ))
 
     def update_settings(self, changes: dict) -> None:
