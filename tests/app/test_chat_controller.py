@@ -1,0 +1,150 @@
+"""The conversation flow with the tiny model: the user's intents (send, stop, regenerate, edit and
+resend, attach, switch, rename, delete, search) through the window's signals, into history and engine."""
+
+import numpy as np
+import pytest
+import soundfile
+
+from tests.app.desktop_kit import ANSWER_TIMEOUT_MS, ask, make_desktop, picture, tiny_settings, wait_ready
+from ui.conversation_list import ID_ROLE
+from ui.view_models import MessageStatus
+
+
+@pytest.fixture(scope="module")
+def desktop(qapp, tiny, tmp_path_factory):
+    app = make_desktop(qapp, tiny_settings(tiny), tmp_path_factory.mktemp("chat"))
+    app.models.start()
+    yield app
+    app.shutdown()
+    app.window.close()
+
+
+@pytest.fixture
+def chat(qtbot, desktop):
+    wait_ready(qtbot, desktop)
+    desktop.window.conversations.newRequested.emit()
+    yield desktop
+    desktop.window.banner.dismiss()
+
+
+def stored(desktop):
+    return desktop.store.messages(desktop.chat.conversation_id)
+
+
+def titles(desktop) -> list[str]:
+    widget = desktop.window.conversations.list
+    return [widget.item(i).text() for i in range(widget.count())]
+
+
+def test_regenerate_replaces_the_last_answer(qtbot, chat):
+    ask(qtbot, chat, "Say something.", picture())
+    question, first = stored(chat)
+    with qtbot.waitSignal(chat.chat.answerDone, timeout=ANSWER_TIMEOUT_MS) as done:
+        chat.window.chat.regenerateRequested.emit()
+    assert done.args[0] in ("stop", "length")
+    same_question, second = stored(chat)
+    assert same_question == question and second.id != first.id
+    assert second.text == first.text  # temperature 0: greedy, the same answer again
+    assert chat.window.chat.message_ids() == [str(question.id), str(second.id)]
+
+
+def test_edit_and_resend_replaces_the_question_and_keeps_its_attachments(qtbot, chat):
+    ask(qtbot, chat, "What colour is this?", picture())
+    old_question, _ = stored(chat)
+    with qtbot.waitSignal(chat.chat.answerDone, timeout=ANSWER_TIMEOUT_MS):
+        chat.window.chat.editResendRequested.emit("What shape is this?")
+    question, answer = stored(chat)
+    assert question.text == "What shape is this?" and question.id != old_question.id
+    assert [(a.kind, a.width, a.height) for a in question.attachments] == [("image", 320, 200)]
+    assert answer.status == "complete" and answer.stats["prompt_tokens"]["image"] > 0
+    assert chat.window.chat.message_ids() == [str(question.id), str(answer.id)]
+
+
+def test_dropped_files_become_attachments_and_a_bad_one_is_explained(qtbot, chat, tmp_path):
+    image, audio, broken = tmp_path / "shot.png", tmp_path / "voice.wav", tmp_path / "broken.png"
+    picture().save(image)
+    soundfile.write(audio, np.zeros(16_000 * 2, np.float32), 16_000)
+    broken.write_bytes(b"not a png")
+    chat.window.input_bar.filesDropped.emit([str(image), str(audio), str(broken)])
+
+    assert len(chat.window.input_bar.attachment_ids()) == 2
+    assert chat.window.banner.kind == "error" and "broken.png" in chat.window.banner.text()
+    ask(qtbot, chat, "What are these?")
+    question, answer = stored(chat)
+    assert [a.kind for a in question.attachments] == ["image", "audio"]
+    assert question.attachments[1].seconds == pytest.approx(2.0, abs=0.01)
+    assert answer.stats["prompt_tokens"]["audio"] == 50  # 2 s of 16 kHz audio, 640 samples a token
+
+
+def test_an_audio_file_over_the_limit_is_refused_before_it_reaches_the_history(qtbot, chat, tmp_path):
+    long_clip = tmp_path / "six-minutes.flac"
+    soundfile.write(long_clip, np.zeros(16_000 * 360, np.float32), 16_000)
+    chat.window.input_bar.filesDropped.emit([str(long_clip)])
+    assert chat.window.input_bar.attachment_ids() == []
+    assert "6 min" in chat.window.banner.text() and "5 min" in chat.window.banner.text()
+
+
+def test_an_engine_failure_marks_the_answer_and_the_app_goes_on(qtbot, chat):
+    chat.chat.attach_audio(np.zeros(16_000 * 301, np.float32), 16_000)  # over the engine's 5 minutes
+    with qtbot.waitSignal(chat.chat.answerDone, timeout=ANSWER_TIMEOUT_MS) as done:
+        assert chat.chat.send("Listen to this.")
+    finish, message = done.args
+    assert finish == "error" and "5 min" in message
+    answer = stored(chat)[-1]
+    assert answer.status == "error" and answer.stats == {"error": message}
+    assert chat.window.chat.bubble(str(answer.id)).status == MessageStatus.ERROR
+    assert chat.window.banner.text() == message and not chat.window.input_bar.is_busy()
+    chat.window.conversations.newRequested.emit()
+    assert ask(qtbot, chat, "Still there?")[0] in ("stop", "length")
+
+
+def test_while_answering_a_second_question_and_deleting_are_refused(qtbot, chat):
+    chat.models.update_settings({"max_answer_tokens": 400})
+    try:
+        with qtbot.waitSignal(chat.chat.answerStarted, timeout=ANSWER_TIMEOUT_MS):
+            assert chat.chat.send("A long answer, please.")
+        answering = chat.chat.conversation_id
+        assert chat.chat.is_answering() and chat.window.input_bar.is_busy()
+        assert not chat.chat.send("And another?")
+        assert "still answering" in chat.window.banner.text()
+        chat.window.conversations.deleteRequested.emit(str(answering))
+        assert "Stop the answer" in chat.window.banner.text()
+        chat.window.conversations.conversationSelected.emit("999999")  # switching waits too
+        assert chat.chat.conversation_id == answering
+        with qtbot.waitSignal(chat.chat.answerDone, timeout=ANSWER_TIMEOUT_MS) as done:
+            chat.window.chat.stopRequested.emit()  # Esc / the Stop button
+        assert done.args[0] == "cancelled"
+    finally:
+        chat.models.update_settings({"max_answer_tokens": 8})
+    assert [m.role for m in stored(chat)] == ["user", "assistant"]
+    assert len(chat.store.messages(answering)) == 2
+
+
+def test_empty_questions_are_not_sent(chat):
+    assert not chat.chat.send("   ")
+    assert chat.chat.conversation_id is None and not chat.chat.is_answering()
+
+
+def test_conversations_rename_search_switch_and_delete(qtbot, chat):
+    ask(qtbot, chat, "First topic: apples")
+    apples = chat.chat.conversation_id
+    chat.window.conversations.newRequested.emit()
+    ask(qtbot, chat, "Second topic: pears")
+    pears = chat.chat.conversation_id
+
+    chat.window.conversations.renameRequested.emit(str(apples), "Fruit one")
+    assert chat.store.conversation(apples).title == "Fruit one" and "Fruit one" in titles(chat)
+
+    chat.window.conversations.searchChanged.emit("pears")
+    widget = chat.window.conversations.list
+    assert [widget.item(i).data(ID_ROLE) for i in range(widget.count())] == [str(pears)]
+    chat.window.conversations.searchChanged.emit("")
+
+    chat.window.conversations.conversationSelected.emit(str(apples))
+    assert chat.chat.conversation_id == apples
+    assert chat.window.chat.message_ids() == [str(m.id) for m in chat.store.messages(apples)]
+
+    chat.window.conversations.deleteRequested.emit(str(apples))
+    assert chat.chat.conversation_id is None and chat.window.chat.message_ids() == []
+    assert "Fruit one" not in titles(chat)
+    assert [c.id for c in chat.store.list_conversations()].count(apples) == 0
