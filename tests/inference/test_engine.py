@@ -361,3 +361,51 @@ def test_a_follow_up_to_a_cancelled_answer_still_works(fresh):
     assert response.finish_reason == "cancelled"
     _, last = fresh.answer(turns + [Turn.assistant("".join(pieces)), Turn.user("Go on.")], GREEDY)
     assert last.finish_reason in ("stop", "length") and last.stats.generated_tokens > 0
+
+
+# -- prefill while the user speaks -----------------------------------------------------------------
+def recording(seconds: float) -> np.ndarray:
+    """The first ``seconds`` of one microphone recording (16 kHz): a longer call extends a shorter one."""
+    return np.random.default_rng(9).uniform(-0.3, 0.3, 30 * RATE).astype(np.float32)[: int(seconds * RATE)]
+
+
+def test_prefill_while_speaking_is_reused_by_the_answer_with_the_same_logits(fresh):
+    shot = screenshot()
+    so_far = [Turn.user(ImagePart(shot), AudioPart(recording(1.01), RATE))]
+    prefilled = fresh.prefill(so_far)
+    assert prefilled > 273 + 25  # the screenshot and the 25 whole frames of 1.01 s
+
+    grown = fresh.prefill([Turn.user(ImagePart(shot), AudioPart(recording(2.0), RATE))])
+    assert grown == 25  # only the frames recorded since
+
+    question = [Turn.user(ImagePart(shot), AudioPart(recording(2.0), RATE), "What did I ask?")]
+    with LastLogits(fresh.model) as after_prefill:
+        responses, _ = collect(fresh, question)
+    stats = responses[-1].stats
+    assert stats.reused_tokens == prefilled + grown and stats.prefilled_tokens < 40  # the question's text
+    assert stats.prompt_tokens["audio"] == 50
+
+    fresh.forget()
+    with LastLogits(fresh.model) as one_pass:
+        collect(fresh, question)
+    difference = (after_prefill.value - one_pass.value).norm() / one_pass.value.norm()
+    assert difference < 0.02, difference
+
+
+def test_prefill_of_text_alone_does_nothing(fresh):
+    assert fresh.prefill([Turn.user("Just words")]) == 0
+
+
+def test_prefill_is_refused_while_an_answer_streams(fresh):
+    stream = fresh.stream([Turn.user("Describe")], GenerationSettings(greedy=True, max_new_tokens=50))
+    next(stream)
+    with pytest.raises(EngineBusy):
+        fresh.prefill([Turn.user(ImagePart(screenshot()), AudioPart(recording(1.0), RATE))])
+    stream.close()
+    assert fresh.prefill([Turn.user(ImagePart(screenshot()), AudioPart(recording(1.0), RATE))]) > 273
+
+
+def test_a_prefilled_screenshot_is_not_reused_for_another_one(fresh):
+    fresh.prefill([Turn.user(ImagePart(screenshot(1)), AudioPart(recording(1.0), RATE))])
+    _, last = fresh.answer([Turn.user(ImagePart(screenshot(2)), AudioPart(recording(1.0), RATE), "What?")], GREEDY)
+    assert last.stats.reused_tokens < 273
