@@ -118,8 +118,8 @@ def test_a_stop_token_ends_the_answer_with_reason_stop(fresh, monkeypatch):
 
 
 def test_the_answer_never_outgrows_the_context(fresh, monkeypatch):
-    responses, prompt_ids = collect(fresh, [Turn.user("Hello there")], GenerationSettings(greedy=True, max_new_tokens=1))
-    prompt = responses[-1].stats.prefilled_tokens
+    _, last = fresh.answer([Turn.user("Hello there")], GenerationSettings(greedy=True, max_new_tokens=1))
+    prompt = last.stats.prefilled_tokens
     monkeypatch.setattr(fresh, "context_tokens", prompt + 20)
     _, ids = collect(fresh, [Turn.user("Hello there")], GenerationSettings(greedy=True, max_new_tokens=500))
     assert len(ids) <= 20
