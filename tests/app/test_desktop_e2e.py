@@ -295,3 +295,33 @@ def test_real_x_ask_screen_then_restart_then_hotkey(tiny, tmp_path, x11, xdotool
     assert latest[0].text == "and now?" and latest[0].attachments[0].kind == "image"
     assert "Traceback" not in app.err(), app.err()
     store.close()
+
+
+@pytest.mark.x11
+@pytest.mark.mic
+@pytest.mark.slow
+def test_real_x_push_to_talk_hotkey_sends_voice_and_screen(tiny, tmp_path, x11, xdotool, virtual_mic, speech_wav):
+    """Hold the push-to-talk hotkey, speak into the (virtual) microphone, let go: the question reaches the
+    model with the recording and the screenshot taken at key-down, offline."""
+    import soundfile
+
+    home = tmp_path / "home"
+    save_settings(tiny_settings(tiny, hotkey_push_to_talk_enabled=True, include_screen_with_voice=True),
+                  home / "config" / "settings.json")
+    seconds = soundfile.info(str(speech_wav)).duration
+    log = home / "logs" / "seesay.log"
+    with _start_seesay(tiny, home, x11) as app:
+        app.wait_for_line("model ready after")
+        xdotool("keydown", "ctrl+alt+space")
+        poll(lambda: log.exists() and "microphone:" in log.read_text(), 30, "the microphone to open", app.proc)
+        virtual_mic.play(speech_wav)
+        xdotool("keyup", "ctrl+alt+space")
+        store = open_store(home / "data")
+        [(question, answer)] = poll(lambda: _answered_conversations(store), 60, "the spoken question's answer",
+                                    app.proc)
+        app.stop(signal.SIGTERM)
+    store.close()
+    assert [a.kind for a in question.attachments] == ["image", "audio"] and question.text == ""
+    assert seconds - 0.05 <= question.attachments[1].seconds <= seconds + 1.05
+    assert answer.stats["prompt_tokens"]["audio"] >= int(seconds * 25)
+    assert answer.stats["prompt_tokens"]["image"] > 0
