@@ -75,8 +75,18 @@ class CaptureController(QObject):
             self.chat.attach_image(image)
 
     def _select_region(self, then) -> None:
+        """A full-screen overlay over a frozen screenshot (X11 without a compositor draws no
+        translucency); the rectangle comes back in the pixels mss uses on this platform."""
+        import sys
+
         from ui.region_overlay import RegionOverlay
 
+        try:
+            backdrop = pil_to_qimage(screen.grab_all(), max_side=1 << 15)
+        except SeesayError as error:
+            self._restore()
+            self.window.show_error(str(error))
+            return
         overlay = RegionOverlay()
         self._overlay = overlay
 
@@ -91,9 +101,11 @@ class CaptureController(QObject):
             self._restore()
             (then or self.chat.attach_image)(image)
 
-        overlay.regionSelected.connect(chosen)
+        # mss works in points on macOS and in physical pixels elsewhere.
+        signal = overlay.regionSelectedLogical if sys.platform == "darwin" else overlay.regionSelected
+        signal.connect(chosen)
         overlay.cancelled.connect(lambda: (overlay.close(), self._restore()))
-        overlay.start() if hasattr(overlay, "start") else overlay.showFullScreen()
+        overlay.show_over_screens(backdrop)
 
     def _hidden(self, action) -> None:
         self._was_visible = [w for w in (self.window, self.popup) if w.isVisible()]
@@ -163,6 +175,17 @@ class CaptureController(QObject):
             self.microphone = Microphone(settings.microphone, max_seconds=settings.max_recording_seconds,
                                          on_max_length=lambda: QTimer.singleShot(0, self.talk_released))
         return self.microphone
+
+    def warm_microphone(self) -> bool:
+        """Open the input stream ahead of the first push-to-talk: a stream's first moments can
+        arrive a second or more late, and the pre-roll only keeps the first word once it runs.
+        Not on macOS, where an open stream keeps the microphone indicator lit."""
+        try:
+            self._mic().open()
+            return True
+        except MicrophoneError as error:
+            self.window.input_bar.set_talk_available(False, str(error))
+            return False
 
     def talk_pressed(self) -> None:
         if self.microphone is not None and self.microphone.is_recording:

@@ -60,6 +60,8 @@ class ChatController(QObject):
         conv.renameRequested.connect(lambda *_: self.refresh_conversations())
         conv.deleteRequested.connect(self.delete_conversation)
         conv.searchChanged.connect(self.refresh_conversations)
+        conv.exportRequested.connect(lambda cid: self.export(int(cid)))
+        chat.playAudioRequested.connect(self.play_audio)
         self.bridge.piece.connect(self._on_piece)
         self.bridge.answered.connect(self._on_answered)
         self.bridge.answerFailed.connect(self._on_failed)
@@ -95,6 +97,29 @@ class ChatController(QObject):
         if cid == self.conversation_id:
             self.new_conversation()
         self.refresh_conversations()
+
+    def export(self, conversation_id: int, folder: str | None = None) -> None:
+        """Save a conversation as Markdown with its images beside it, in a folder the user picks."""
+        from ui.qt import QtWidgets
+
+        folder = folder or QtWidgets.QFileDialog.getExistingDirectory(self.window, "Export the conversation to")
+        if not folder:
+            return
+        path = self._guard(self.store.export_markdown, conversation_id, folder)
+        if path is not None:
+            self.window.show_notice(f"Saved as {path}")
+
+    def play_audio(self, path: str) -> None:
+        """Play a stored voice clip on the default output (sounddevice plays it in the background)."""
+        try:
+            import sounddevice
+            import soundfile
+
+            samples, rate = soundfile.read(path, dtype="float32")
+            sounddevice.stop()
+            sounddevice.play(samples, rate)
+        except Exception as error:  # noqa: BLE001 - no output device, unreadable file, no PortAudio
+            self.window.show_error(f"Cannot play {path}: {error}")
 
     # -- attachments -------------------------------------------------------------------------------
     def attach_image(self, image: Image.Image, label: str = "Screenshot") -> str:

@@ -117,12 +117,25 @@ class Desktop:
 
         self.window.show()
         self._report_visible()
+        pass  # TEMP
+        from app.capture.exclude import exclude_from_capture
+
+        for widget in (self.window, self.popup):  # Windows and macOS; elsewhere captures hide them
+            exclude_from_capture(int(widget.winId()))
         # Everything that may take time comes after the first paint.
         QTimer.singleShot(0, self.models.start)
         QTimer.singleShot(0, self._start_hotkeys)
         QTimer.singleShot(0, self._start_tray)
+        if self.models.settings.hotkey_push_to_talk_enabled and sys.platform != "darwin":
+            QTimer.singleShot(0, self.capture.warm_microphone)
         if initial_command:
             QTimer.singleShot(0, lambda: self.on_command(initial_command))
+
+    def _on_last_window_closed(self) -> None:
+        """Closing the window quits, unless Settings keep Seesay in the tray. (The app does not quit by
+        itself on the last close: the window hidden for a capture or to the tray must not end it.)"""
+        if not self.window.close_to_tray:
+            self.app.quit()
 
     def _report_visible(self) -> None:
         self.window_visible.emit(_since_start())

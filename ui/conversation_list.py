@@ -18,6 +18,7 @@ class ConversationList(QtWidgets.QWidget):
     renameRequested = Signal(str, str)
     deleteRequested = Signal(str)
     searchChanged = Signal(str)
+    exportRequested = Signal(str)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
@@ -69,12 +70,18 @@ class ConversationList(QtWidgets.QWidget):
         self.delete_button.setAccessibleName("Delete conversation")
         self.delete_button.setToolTip("Delete the selected conversation (Del)")
         self.delete_button.clicked.connect(self.delete_current)
-        for button in (self.rename_button, self.delete_button):
+        self.export_button = QtWidgets.QToolButton()
+        self.export_button.setText("Export")
+        self.export_button.setAccessibleName("Export conversation")
+        self.export_button.setToolTip("Save the selected conversation as Markdown with its images")
+        self.export_button.clicked.connect(self.export_current)
+        for button in (self.rename_button, self.delete_button, self.export_button):
             button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
         actions = QtWidgets.QHBoxLayout()
         actions.addWidget(self.rename_button)
         actions.addWidget(self.delete_button)
+        actions.addWidget(self.export_button)
         actions.addStretch(1)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -136,6 +143,11 @@ class ConversationList(QtWidgets.QWidget):
         if conversation_id is not None:
             self.deleteRequested.emit(conversation_id)
 
+    def export_current(self) -> None:
+        conversation_id = self.current_id()
+        if conversation_id is not None:
+            self.exportRequested.emit(conversation_id)
+
     def _emit_search(self) -> None:
         self._search_timer.stop()
         self.searchChanged.emit(self.search.text().strip())
@@ -177,4 +189,5 @@ class ConversationList(QtWidgets.QWidget):
         has_current = self.list.currentItem() is not None
         self.rename_button.setEnabled(has_current)
         self.delete_button.setEnabled(has_current)
+        self.export_button.setEnabled(has_current)
         self.empty_label.setVisible(self.list.count() == 0)

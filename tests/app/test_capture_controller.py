@@ -58,6 +58,9 @@ def test_push_to_talk_sends_the_spoken_question_to_the_engine(qtbot, ready, virt
     spoken, rate = soundfile.read(speech_wav, dtype="float32")
     assert rate == 16_000
     seconds = len(spoken) / rate
+    # As the app does at start: the stream runs before the key goes down (pre-roll is filling).
+    assert desktop.capture.warm_microphone()
+    qtbot.waitUntil(lambda: desktop.capture.microphone._pre_roll_frames > 0, timeout=10_000)
 
     with qtbot.waitSignal(desktop.capture.recordingChanged, timeout=10_000) as started:
         desktop.capture.talk_pressed()
