@@ -8,7 +8,7 @@ ends generation at the next step, so cancel takes effect within one decoding ste
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 import torch
@@ -138,7 +138,7 @@ def stream_generate(model, tokenizer, inputs: dict, *, settings: GenerationSetti
                 piece = ""
             else:
                 piece, text_so_far = text[len(text_so_far):], text
-            yield Response(piece, tuple(step), None, stats)
+            yield Response(piece, tuple(step), None, replace(stats))  # a snapshot: stats go on changing
         finished = True
     finally:
         if not finished:  # the consumer stopped early: stop generating too
