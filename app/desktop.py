@@ -118,7 +118,6 @@ class Desktop:
         self.window.show()
         self._report_visible()
         self.app.lastWindowClosed.connect(self._on_last_window_closed)
-        pass  # TEMP
         from app.capture.exclude import exclude_from_capture
 
         for widget in (self.window, self.popup):  # Windows and macOS; elsewhere captures hide them
@@ -131,12 +130,6 @@ class Desktop:
             QTimer.singleShot(0, self.capture.warm_microphone)
         if initial_command:
             QTimer.singleShot(0, lambda: self.on_command(initial_command))
-
-    def _on_last_window_closed(self) -> None:
-        """Closing the window quits, unless Settings keep Seesay in the tray. (The app does not quit by
-        itself on the last close: the window hidden for a capture or to the tray must not end it.)"""
-        if not self.window.close_to_tray:
-            self.app.quit()
 
     def _on_last_window_closed(self) -> None:
         """Closing the window quits, unless Settings keep Seesay in the tray. (The app does not quit by
