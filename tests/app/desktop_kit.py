@@ -194,3 +194,23 @@ class SeesayProcess:
 
     def __exit__(self, *_exc):
         self.stop(signal.SIGKILL)
+
+
+def close_window(name: str) -> None:
+    """Ask the visible X window titled ``name`` to close, as a window manager's close button does
+    (WM_DELETE_WINDOW); the test X server has no window manager to do it."""
+    from Xlib import X, display, protocol
+
+    found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", f"^{name}$"], capture_output=True,
+                           text=True, check=True).stdout.split()
+    assert len(found) == 1, f"expected one visible window called {name!r}, found {found}"
+    screen = display.Display()
+    try:
+        window = screen.create_resource_object("window", int(found[0]))
+        protocols, delete = screen.intern_atom("WM_PROTOCOLS"), screen.intern_atom("WM_DELETE_WINDOW")
+        window.send_event(protocol.event.ClientMessage(window=window, client_type=protocols,
+                                                       data=(32, [delete, X.CurrentTime, 0, 0, 0])),
+                          event_mask=X.NoEventMask)
+        screen.sync()
+    finally:
+        screen.close()

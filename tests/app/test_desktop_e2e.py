@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from app.settings import save_settings
-from tests.app.desktop_kit import (ANSWER_TIMEOUT_MS, REPO, SeesayProcess, app_env, ask, copy_model, make_desktop,
-                                   offline_prefix, open_store, picture, poll, seesay, tiny_settings, truncate_a_shard,
-                                   wait_ready)
+from tests.app.desktop_kit import (ANSWER_TIMEOUT_MS, REPO, SeesayProcess, app_env, ask, close_window, copy_model,
+                                   make_desktop, offline_prefix, open_store, picture, poll, seesay, tiny_settings,
+                                   truncate_a_shard, wait_ready)
 from ui.conversation_list import ID_ROLE
 from ui.view_models import MessageStatus
 
@@ -259,7 +259,7 @@ def _answered_conversations(store) -> list[list]:
 def test_real_x_ask_screen_then_restart_then_hotkey(tiny, tmp_path, x11, xdotool):
     """On a real X server, offline: `seesay --ask-screen` opens the popup with a screenshot, the typed
     question is answered and stored; after the app is killed and started again the conversation is
-    still there, and the global hotkey opens the popup for the next question."""
+    still there, and the global hotkey opens the popup for the next question; closing the window quits."""
     home = tmp_path / "home"
     save_settings(tiny_settings(tiny, hotkey_ask_screen_enabled=True), home / "config" / "settings.json")
     env = app_env(home, QT_QPA_PLATFORM="xcb", DISPLAY=x11)
@@ -290,7 +290,10 @@ def test_real_x_ask_screen_then_restart_then_hotkey(tiny, tmp_path, x11, xdotool
         xdotool("key", "Return")
         first, latest = poll(lambda: _answered_conversations(store)[1:] and _answered_conversations(store), 60,
                              "the second answer in the history", app.proc)
-        app.stop(signal.SIGTERM)
+        xdotool("key", "Escape")  # closes the popup
+        poll(lambda: not popup_has_focus(), 10, "the popup to close", app.proc)
+        close_window("Seesay")  # the window manager's close button: Seesay quits (close_to_tray is off)
+        assert app.finish(60) == 0, app.err()
     assert first == messages  # the first conversation is untouched
     assert latest[0].text == "and now?" and latest[0].attachments[0].kind == "image"
     assert "Traceback" not in app.err(), app.err()
