@@ -220,3 +220,25 @@ def test_popup_question_before_the_model_is_ready_says_so(qtbot, qapp, tiny, tmp
         desktop.shutdown()
         desktop.window.close()
         desktop.popup.close()
+
+
+# -- the commands a second launch sends (`seesay --talk`, `--ask-screen`, plain `seesay`) ----------
+
+@pytest.mark.mic
+def test_the_talk_command_starts_then_stops_and_sends(qtbot, ready, virtual_mic, speech_wav):
+    desktop = ready
+    desktop.on_command("talk")
+    assert desktop.capture.microphone.is_recording
+    virtual_mic.play(speech_wav)
+    with qtbot.waitSignal(desktop.chat.answerDone, timeout=ANSWER_TIMEOUT_MS):
+        desktop.on_command("talk")
+    question, _answer = last_exchange(desktop)
+    assert [a.kind for a in question.attachments] == ["audio"]
+
+
+def test_the_show_command_brings_the_window_back(qtbot, ready):
+    desktop = ready
+    desktop.window.hide()
+    desktop.popup.show_near(QtCore.QPoint(10, 10))
+    desktop.on_command("show")
+    assert desktop.window.isVisible() and not desktop.popup.isVisible()
