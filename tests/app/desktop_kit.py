@@ -214,3 +214,22 @@ def close_window(name: str) -> None:
         screen.sync()
     finally:
         screen.close()
+
+
+def inet_sockets(pid: int) -> list[str]:
+    """The IPv4/IPv6 sockets (TCP, UDP, raw) the process holds, read from /proc in its own network
+    namespace; Unix sockets (X11, PulseAudio, the single-instance channel) are not counted."""
+    proc = Path(f"/proc/{pid}")
+    inodes = set()
+    for fd in (proc / "fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    found = []
+    for table in ("tcp", "tcp6", "udp", "udp6", "raw", "raw6"):
+        lines = (proc / "net" / table).read_text().splitlines()[1:]
+        found += [f"{table} {line.split()[1]}" for line in lines if line.split()[9] in inodes]
+    return found

@@ -9,8 +9,8 @@ import pytest
 
 from app.settings import save_settings
 from tests.app.desktop_kit import (ANSWER_TIMEOUT_MS, REPO, SeesayProcess, app_env, ask, close_window, copy_model,
-                                   make_desktop, offline_prefix, open_store, picture, poll, seesay, tiny_settings,
-                                   truncate_a_shard, wait_ready)
+                                   inet_sockets, make_desktop, offline_prefix, open_store, picture, poll, seesay,
+                                   tiny_settings, truncate_a_shard, wait_ready)
 from ui.conversation_list import ID_ROLE
 from ui.view_models import MessageStatus
 
@@ -275,6 +275,7 @@ def test_real_x_ask_screen_then_restart_then_hotkey(tiny, tmp_path, x11, xdotool
         xdotool("key", "Return")
         store = open_store(home / "data")
         [messages] = poll(lambda: _answered_conversations(store), 60, "the answer in the history", app.proc)
+        assert inet_sockets(app.proc.pid) == []  # no network socket, not even on loopback
         app.stop(signal.SIGTERM)  # as at logout: no chance to tidy up
     question, answer = messages
     assert question.text == "what is this"
