@@ -14,7 +14,8 @@ say() { printf 'build.sh [%4ds] %s\n' "$((SECONDS - started))" "$*"; }
 
 # Libraries the bundle does not carry (packaging/linux/system_libs.py lists them) + what the app
 # loads by name at run time: PortAudio's ALSA configuration (libasound2 brings libasound2-data).
-DEPENDS="libc6 (>= 2.36), libgl1, libegl1, libxcb1, libfontconfig1, libxkbcommon0, libxkbcommon-x11-0, libdbus-1-3, libasound2"
+glibc=$(getconf GNU_LIBC_VERSION | awk '{print $2}')  # the bundle needs this machine's glibc or newer
+DEPENDS="libc6 (>= $glibc), libgl1, libegl1, libxcb1, libfontconfig1, libxkbcommon0, libxkbcommon-x11-0, libdbus-1-3, libasound2"
 version=$("$py" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
 
 # --- tools
