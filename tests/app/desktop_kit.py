@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -25,6 +26,22 @@ def tiny_settings(tiny, **changes):
                   hotkey_push_to_talk_enabled=False)
     values.update(changes)
     return Settings(**values)
+
+
+@contextmanager
+def own_home(folder: Path):
+    """SEESAY_HOME=folder while the block runs, so the settings the app saves stay out of other tests;
+    the session's quantized model copies are shared (no quantizing again)."""
+    import pytest
+
+    from app import paths
+
+    shared_cache = paths.cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cache").symlink_to(shared_cache, target_is_directory=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEESAY_HOME", str(folder))
+        yield folder
 
 
 def open_store(folder: Path):

@@ -5,18 +5,21 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.app.desktop_kit import ANSWER_TIMEOUT_MS, ask, make_desktop, picture, tiny_settings, wait_ready
+from tests.app.desktop_kit import (ANSWER_TIMEOUT_MS, ask, make_desktop, own_home, picture, tiny_settings,
+                                   wait_ready)
 from ui.conversation_list import ID_ROLE
 from ui.view_models import MessageStatus
 
 
 @pytest.fixture(scope="module")
 def desktop(qapp, tiny, tmp_path_factory):
-    app = make_desktop(qapp, tiny_settings(tiny), tmp_path_factory.mktemp("chat"))
-    app.models.start()
-    yield app
-    app.shutdown()
-    app.window.close()
+    folder = tmp_path_factory.mktemp("chat")
+    with own_home(folder / "home"):
+        app = make_desktop(qapp, tiny_settings(tiny), folder)
+        app.models.start()
+        yield app
+        app.shutdown()
+        app.window.close()
 
 
 @pytest.fixture
