@@ -1,0 +1,132 @@
+"""Decoding speed: engine vs bare ``model.generate`` vs the memory-bandwidth floor, per quantization.
+
+* floor: one decoding step must read every weight once, so no step can beat
+  ``bytes of weights read per token / copy bandwidth`` (``timing.copy_bandwidth``, measured now).
+* bare: ``model.generate`` on the engine's own input tensors, greedy, with a streamer that only
+  notes the time of each token. engine: ``Engine.stream`` (its generate thread, queue, text
+  decoding and cancel check). Runs alternate engine, bare, engine, bare... so slow and fast
+  moments of a shared machine fall on both; ratios are of the medians.
+* projection to the full 48-layer model: one more bare run with a clock on every decoder layer
+  and on the head gives per-layer times by attention kind; full-model step time =
+  (step - layers - head) + head + 40 x sliding + 8 x full.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from bench import inputs, timing
+from bench.models import full_pattern
+from bench.report import Goal, Section
+from inference.conversation import Turn
+from inference.generate import GenerationSettings
+
+SCHEMES = ("none", "int8", "int4")
+
+
+def run(h) -> Section:
+    section = Section("decode")
+    n = h.options.decode_tokens
+    device = None
+    results = {}
+    for scheme in SCHEMES:
+        engine = h.engine(scheme)
+        device = engine.model.device
+        if "bandwidth_bytes_per_s" not in section.raw:
+            section.raw["bandwidth_bytes_per_s"] = timing.copy_bandwidth(device)
+        results[scheme] = measure(engine, n, h.options.repeats, section.raw["bandwidth_bytes_per_s"])
+        h.log(f"decode {scheme}: engine {results[scheme]['engine_tokens_per_s']:.2f} tok/s, "
+              f"bare {results[scheme]['bare_tokens_per_s']:.2f}, floor {results[scheme]['floor_tokens_per_s']:.2f}")
+        if scheme == "int8":
+            h.drop("int8")  # the other sections use bf16 and int4 only
+    section.raw.update(results)
+    bw = section.raw["bandwidth_bytes_per_s"]
+    int4 = results["int4"]
+    section.add("bandwidth_gb_per_s", "memory copy bandwidth", bw / 1e9, "GB/s", "STREAM copy: (read+write)/time, 2 GiB")
+    for scheme in SCHEMES:
+        r = results[scheme]
+        section.add(f"decode_tokens_per_s_{scheme}", f"decode {scheme}: engine", r["engine_tokens_per_s"], "tok/s",
+                    f"bare {r['bare_tokens_per_s']:.2f}, floor {r['floor_tokens_per_s']:.2f} tok/s "
+                    f"({r['bytes_per_token'] / 1e9:.2f} GB/token)")
+    section.add("decode_floor_ratio_int4", "int4 decode / floor", timing.ratio(int4["engine_tokens_per_s"], int4["floor_tokens_per_s"]),
+                "", f"engine {int4['engine_tokens_per_s']:.2f} / floor {int4['floor_tokens_per_s']:.2f} tok/s", Goal(">=", 0.8))
+    section.add("engine_vs_bare_decode_ratio", "int4 engine / bare generate", int4["engine_vs_bare"], "",
+                f"medians of {h.options.repeats} alternating runs of {n} tokens", Goal(">=", 0.97))
+    for scheme in ("none", "int4"):
+        p = results[scheme].get("projection")
+        if p:
+            section.add(f"projected_12b_decode_tokens_per_s_{scheme}", f"12B projected decode {scheme}",
+                        p["tokens_per_s"], "tok/s",
+                        f"floor {p['floor_tokens_per_s']:.2f} tok/s ({p['bytes_per_token'] / 1e9:.1f} GB/token), "
+                        f"ratio {p['floor_ratio']:.2f}")
+    return section
+
+
+def measure(engine, n: int, repeats: int, bandwidth: float) -> dict:
+    turns = [Turn.user(inputs.TEXT_PROMPT)]
+    bytes_per_token = timing.weight_bytes_per_token(engine.model)
+    engine_decode(engine, turns, 4)  # warm up both paths (allocator, kernels, first-call costs)
+    bare_decode(engine, turns, 4)
+    engine_tps, bare_tps = [], []
+    for _ in range(repeats):
+        engine_tps.append(engine_decode(engine, turns, n))
+        bare_tps.append(bare_decode(engine, turns, n))
+    floor = bandwidth / bytes_per_token["total"]
+    out = {
+        "engine_tokens_per_s": timing.median(engine_tps), "bare_tokens_per_s": timing.median(bare_tps),
+        "engine_runs": engine_tps, "bare_runs": bare_tps, "bytes_per_token": bytes_per_token["total"],
+        "bytes": bytes_per_token, "floor_tokens_per_s": floor, "tokens": n,
+    }
+    out["engine_vs_bare"] = timing.ratio(out["engine_tokens_per_s"], out["bare_tokens_per_s"])
+    out["floor_ratio"] = timing.ratio(out["engine_tokens_per_s"], floor)
+    out["projection"] = project(engine, turns, n, bytes_per_token, bandwidth)
+    return out
+
+
+def engine_decode(engine, turns, n: int) -> float | None:
+    engine.forget()
+    last = None
+    for last in engine.stream(turns, GenerationSettings(max_new_tokens=n, greedy=True, use_draft=False)):
+        pass
+    return last.stats.tokens_per_s if last and last.stats.generated_tokens > 1 else None
+
+
+def bare_generate(engine, turns, n: int, **extra):
+    model = engine.model
+    enc = inputs.encode(engine, turns)
+    clock = timing.StepClock(model.device)
+    with torch.no_grad():
+        model.generate(**inputs.on_device(enc.model_inputs(), model.device), max_new_tokens=n,
+                       do_sample=False, temperature=None, top_p=None, top_k=None,
+                       eos_token_id=engine.stop_ids, pad_token_id=engine.processor.tokenizer.pad_token_id,
+                       streamer=clock, **extra)
+    return clock
+
+
+def bare_decode(engine, turns, n: int) -> float | None:
+    return bare_generate(engine, turns, n).tokens_per_s()
+
+
+def project(engine, turns, n: int, bytes_per_token: dict, bandwidth: float) -> dict | None:
+    """Per-layer costs of this slice, scaled to the real 48-layer pattern."""
+    with timing.layer_clock(engine.model, engine.model.device) as spans:
+        clock = bare_generate(engine, turns, n)
+    tps = clock.tokens_per_s()
+    kinds = [k for k in spans if k != "head" and spans[k]]
+    if not tps or not spans["head"] or not kinds:
+        return None
+    step = 1.0 / tps
+    steps = len(clock.times) - 1
+    per_layer = {k: timing.median(spans[k]) for k in kinds}
+    head = timing.median(spans["head"])
+    count = {k: engine.model.config.get_text_config().layer_types.count(k) for k in kinds}
+    other = step - head - sum(per_layer[k] * count[k] for k in kinds)
+    full = full_pattern()
+    full_step = other + head + sum(per_layer.get(k, 0.0) * c for k, c in full.items())
+    full_bytes = (bytes_per_token["head"] + bytes_per_token["norm"]
+                  + sum(bytes_per_token.get(f"per_{k}", 0) * c for k, c in full.items()))
+    return {
+        "step_s": step, "steps": steps, "per_layer_s": per_layer, "head_s": head, "other_s": other,
+        "tokens_per_s": 1.0 / full_step, "bytes_per_token": full_bytes,
+        "floor_tokens_per_s": bandwidth / full_bytes, "floor_ratio": (1.0 / full_step) / (bandwidth / full_bytes),
+    }

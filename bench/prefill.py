@@ -1,0 +1,84 @@
+"""Time to first token for a typical screen question, int4 vs bf16, and for its follow-up.
+
+The typical question: one 2560x1440 screenshot at the default detail (280 soft tokens), 5 s of
+speech (125 audio tokens) and a short sentence, through ``Engine.stream`` with greedy decoding.
+
+* int4 vs bf16: the same request on both engines, alternating, ``engine.forget()`` before each.
+* follow-up: after an answer, the next question in the same conversation reuses the KV cache
+  (only the new turn is prefilled); its baseline is the same request after ``engine.forget()``,
+  i.e. the whole conversation prefilled again, screenshot included.
+"""
+
+from __future__ import annotations
+
+from bench import inputs, timing
+from bench.report import Goal, Section
+from inference.conversation import Turn
+from inference.generate import GenerationSettings
+
+FIRST_ANSWER_TOKENS = 8
+
+
+def run(h) -> Section:
+    section = Section("prefill")
+    turns = inputs.screen_question(audio_seconds=5.0)
+    bf16, int4 = h.engine("none"), h.engine("int4")
+    ttft(bf16, turns), ttft(int4, turns)  # warm-up
+    runs = {"none": [], "int4": []}
+    stats = {}
+    for _ in range(max(2, h.options.repeats - 1)):
+        for scheme, engine in (("none", bf16), ("int4", int4)):
+            seconds, stats[scheme] = ttft(engine, turns)
+            runs[scheme].append(seconds)
+    t_bf16, t_int4 = timing.median(runs["none"]), timing.median(runs["int4"])
+    h.log(f"prefill: bf16 {t_bf16:.2f} s, int4 {t_int4:.2f} s for {stats['int4'].prefilled_tokens} tokens")
+    follow = follow_up(int4, turns, h.options.repeats)
+    h.log(f"follow-up: reused {follow['reused_s']:.2f} s vs again {follow['again_s']:.2f} s")
+    prompt = stats["int4"].prompt_tokens
+    section.raw.update(ttft_bf16_runs=runs["none"], ttft_int4_runs=runs["int4"], prompt_tokens=prompt,
+                       ttft_bf16_s=t_bf16, ttft_int4_s=t_int4, follow_up=follow)
+    how = f"{sum(prompt.values())} tokens: " + ", ".join(f"{v} {k}" for k, v in prompt.items())
+    section.add("ttft_screen_question_int4_s", "TTFT screen question, int4", t_int4, "s", how)
+    section.add("ttft_screen_question_bf16_s", "TTFT screen question, bf16", t_bf16, "s", how)
+    section.add("prefill_int4_vs_bf16_time_ratio", "prefill time int4 / bf16", timing.ratio(t_int4, t_bf16), "",
+                f"{t_int4:.2f} s / {t_bf16:.2f} s, medians, alternating", Goal("<=", 1.2))
+    section.add("ttft_follow_up_s", "TTFT follow-up (cache reused)", follow["reused_s"], "s",
+                f"{follow['reused_prefilled']} new tokens prefilled, {follow['reused_tokens']} reused")
+    section.add("followup_ttft_ratio", "follow-up TTFT reused / re-prefilled", follow["ratio"], "",
+                f"{follow['reused_s']:.2f} s / {follow['again_s']:.2f} s ({follow['again_prefilled']} tokens)",
+                Goal("<=", 0.1))
+    return section
+
+
+def ttft(engine, turns, detail: int = 280):
+    """(seconds to the first token, stats) for ``turns`` prefilled from scratch."""
+    engine.forget()
+    return first_token(engine, turns, detail)
+
+
+def first_token(engine, turns, detail: int = 280):
+    settings = GenerationSettings(max_new_tokens=1, greedy=True, use_draft=False, image_detail=detail)
+    last = None
+    for last in engine.stream(turns, settings):
+        pass
+    return last.stats.time_to_first_token_s, last.stats
+
+
+def follow_up(engine, turns, repeats: int) -> dict:
+    reused, again = [], []
+    reused_stats = again_stats = None
+    for _ in range(max(2, repeats - 1)):
+        engine.forget()
+        answer, _ = engine.answer(turns, GenerationSettings(max_new_tokens=FIRST_ANSWER_TOKENS, greedy=True,
+                                                            use_draft=False))
+        conversation = turns + [Turn.assistant(answer), Turn.user(inputs.FOLLOW_UP)]
+        seconds, reused_stats = first_token(engine, conversation)
+        reused.append(seconds)
+        seconds, again_stats = ttft(engine, conversation)
+        again.append(seconds)
+    r, a = timing.median(reused), timing.median(again)
+    return {
+        "reused_s": r, "again_s": a, "ratio": timing.ratio(r, a), "reused_runs": reused, "again_runs": again,
+        "reused_tokens": reused_stats.reused_tokens, "reused_prefilled": reused_stats.prefilled_tokens,
+        "again_prefilled": again_stats.prefilled_tokens,
+    }
