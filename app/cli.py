@@ -119,8 +119,7 @@ def _check(args) -> int:
 
 def _ask(args) -> int:
     from inference.conversation import AudioPart, ImagePart, Turn
-    from inference.generate import GenerationSettings
-    from inference.media import load_audio_file, load_image_file
+    from inference.media import load_audio_file, load_image_file, split_segments, to_mono_16k
 
     text = " ".join(args.text).strip()
     if not text and not args.media:
@@ -133,6 +132,7 @@ def _ask(args) -> int:
             parts.append(ImagePart(load_image_file(value)))
         elif kind == "audio":
             samples, rate = load_audio_file(value)
+            split_segments(to_mono_16k(samples, rate), options.max_audio_seconds)  # too long: say so now
             parts.append(AudioPart(samples, rate))
         else:
             parts.append(ImagePart(_screenshot()))
@@ -140,12 +140,14 @@ def _ask(args) -> int:
         parts.append(text)
     turns = ([Turn.system(settings.system_prompt)] if settings.system_prompt else []) + [Turn.user(*parts)]
 
-    from inference.loader import load_engine
+    from inference.loader import load_engine  # torch is imported only after every cheap check
 
     engine = load_engine(options, progress=_progress if args.stats else None)
+    from inference.generate import GenerationSettings
+
     gen = GenerationSettings(
         max_new_tokens=args.max_tokens or settings.max_answer_tokens, temperature=settings.temperature,
-        top_p=settings.top_p, top_k=settings.top_k, greedy=args.greedy,
+        top_p=settings.top_p, top_k=settings.top_k, greedy=args.greedy or settings.temperature <= 0,
         use_draft=options.use_draft, image_detail=args.detail or settings.image_detail,
     )
     stream = engine.stream(turns, gen)
