@@ -59,10 +59,11 @@ def _run(args, sections, tmp: Path) -> int:
         quick=args.quick, device=device, sections=sections, work_dir=tmp,
         slice_layers=args.layers or (2 if args.quick else 6),
         repeats=args.repeats or (3 if args.quick else 5),
-        decode_tokens=16 if args.quick else 32,
+        decode_tokens=12 if args.quick else 32,
     )
     models = args.models_dir or tmp / "models"
     started = time.perf_counter()
+    load_start = os.getloadavg()  # other work on the machine skews every figure: say how much there was
     print(f"[    0.0s] building models in {models}", file=sys.stderr, flush=True)
     tiny = build_tiny(models / "tiny") if not (models / "tiny" / "gemma-4-tiny-it").is_dir() else _reuse_tiny(models)
     slice_ = None if args.tiny_only else build_slice(models, options.slice_layers)
@@ -84,6 +85,7 @@ def _run(args, sections, tmp: Path) -> int:
     mode = ("quick" if args.quick else "full") + f", {h.model.name}" + (
         f" ({options.slice_layers} of 48 layers)" if slice_ else "")
     meta = report.machine_meta(device, mode, {"repeats": options.repeats, "decode_tokens": options.decode_tokens,
+                                              "load_average_start": load_start, "load_average_end": os.getloadavg(),
                                               "slice_layers": options.slice_layers if slice_ else None,
                                               "total_s": round(time.perf_counter() - started, 1)})
     print(report.table(done, meta))

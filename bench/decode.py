@@ -34,7 +34,8 @@ def run(h) -> Section:
         device = engine.model.device
         if "bandwidth_bytes_per_s" not in section.raw:
             section.raw["bandwidth_bytes_per_s"] = timing.copy_bandwidth(device)
-        results[scheme] = measure(engine, n, h.options.repeats, section.raw["bandwidth_bytes_per_s"])
+        results[scheme] = measure(engine, n, h.options.repeats, section.raw["bandwidth_bytes_per_s"],
+                                  project_to_12b=h.model.name == "slice")
         h.log(f"decode {scheme}: engine {results[scheme]['engine_tokens_per_s']:.2f} tok/s, "
               f"bare {results[scheme]['bare_tokens_per_s']:.2f}, floor {results[scheme]['floor_tokens_per_s']:.2f}")
         if scheme == "int8":
@@ -62,7 +63,7 @@ def run(h) -> Section:
     return section
 
 
-def measure(engine, n: int, repeats: int, bandwidth: float) -> dict:
+def measure(engine, n: int, repeats: int, bandwidth: float, project_to_12b: bool = True) -> dict:
     turns = [Turn.user(inputs.TEXT_PROMPT)]
     bytes_per_token = timing.weight_bytes_per_token(engine.model)
     engine_decode(engine, turns, 4)  # warm up both paths (allocator, kernels, first-call costs)
@@ -79,7 +80,7 @@ def measure(engine, n: int, repeats: int, bandwidth: float) -> dict:
     }
     out["engine_vs_bare"] = timing.ratio(out["engine_tokens_per_s"], out["bare_tokens_per_s"])
     out["floor_ratio"] = timing.ratio(out["engine_tokens_per_s"], floor)
-    out["projection"] = project(engine, turns, n, bytes_per_token, bandwidth)
+    out["projection"] = project(engine, turns, n, bytes_per_token, bandwidth) if project_to_12b else None
     return out
 
 
@@ -112,21 +113,14 @@ def project(engine, turns, n: int, bytes_per_token: dict, bandwidth: float) -> d
     with timing.layer_clock(engine.model, engine.model.device) as spans:
         clock = bare_generate(engine, turns, n)
     tps = clock.tokens_per_s()
-    kinds = [k for k in spans if k != "head" and spans[k]]
-    if not tps or not spans["head"] or not kinds:
+    if not tps:
         return None
-    step = 1.0 / tps
-    steps = len(clock.times) - 1
-    per_layer = {k: timing.median(spans[k]) for k in kinds}
-    head = timing.median(spans["head"])
-    count = {k: engine.model.config.get_text_config().layer_types.count(k) for k in kinds}
-    other = step - head - sum(per_layer[k] * count[k] for k in kinds)
-    full = full_pattern()
-    full_step = other + head + sum(per_layer.get(k, 0.0) * c for k, c in full.items())
+    projected = timing.project_layers(1.0 / tps, spans, engine.model)
+    if projected is None:
+        return None
     full_bytes = (bytes_per_token["head"] + bytes_per_token["norm"]
-                  + sum(bytes_per_token.get(f"per_{k}", 0) * c for k, c in full.items()))
-    return {
-        "step_s": step, "steps": steps, "per_layer_s": per_layer, "head_s": head, "other_s": other,
-        "tokens_per_s": 1.0 / full_step, "bytes_per_token": full_bytes,
-        "floor_tokens_per_s": bandwidth / full_bytes, "floor_ratio": (1.0 / full_step) / (bandwidth / full_bytes),
-    }
+                  + sum(bytes_per_token.get(f"per_{k}", 0) * c for k, c in full_pattern().items()))
+    tokens_per_s = 1.0 / projected["projected_s"]
+    return dict(projected, head_s=timing.median(spans["head"]), steps=len(clock.times) - 1,
+                tokens_per_s=tokens_per_s, bytes_per_token=full_bytes, floor_tokens_per_s=bandwidth / full_bytes,
+                floor_ratio=tokens_per_s / (bandwidth / full_bytes))

@@ -45,7 +45,8 @@ class Harness:
         print(f"[{time.perf_counter() - self.started:7.1f}s] {message}", file=sys.stderr, flush=True)
 
     def engine(self, quantization: str, checkpoint: Checkpoint | None = None):
-        """A loaded engine (with the drafter when the checkpoint has one), loaded once and cached.
+        """A loaded engine, loaded once and cached; the int4 one (the app's default) also loads the
+        drafter when the checkpoint has one.
 
         Quantized at load (no saved copy): the load section measures the saved-copy path itself.
         """
@@ -54,11 +55,12 @@ class Harness:
         checkpoint = checkpoint or self.model
         key = (checkpoint.model_dir, quantization)
         if key not in self._engines:
-            self.log(f"loading {checkpoint.name} ({quantization})")
+            draft = checkpoint.assistant_dir is not None and quantization == "int4"
+            self.log(f"loading {checkpoint.name} ({quantization}{', with the drafter' if draft else ''})")
             self._engines[key] = load_engine(LoadOptions(
                 model=str(checkpoint.model_dir), quantization=quantization, device=self.options.device,
-                cache_dir=None, use_draft=checkpoint.assistant_dir is not None, check_memory=False,
-                assistant=str(checkpoint.assistant_dir) if checkpoint.assistant_dir else None,
+                cache_dir=None, use_draft=draft, check_memory=False,
+                assistant=str(checkpoint.assistant_dir) if draft else None,
             ))
         return self._engines[key]
 

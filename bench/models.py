@@ -82,7 +82,6 @@ def build_tiny(root: Path) -> Checkpoint:
 
 def build_slice(root: Path, layers: int, *, drafter: bool = True, seed: int = 0) -> Checkpoint:
     """Write the 12B-shaped slice (and its drafter) under ``root``; reuse it if already there."""
-    import torch
     import transformers as tf
 
     from tests.tiny_checkpoint import build_processor, build_tokenizer

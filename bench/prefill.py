@@ -32,22 +32,38 @@ def run(h) -> Section:
             runs[scheme].append(seconds)
     t_bf16, t_int4 = timing.median(runs["none"]), timing.median(runs["int4"])
     h.log(f"prefill: bf16 {t_bf16:.2f} s, int4 {t_int4:.2f} s for {stats['int4'].prefilled_tokens} tokens")
+    projected = {scheme: project(engine, turns) for scheme, engine in (("none", bf16), ("int4", int4))
+                 if h.model.name == "slice"}
     follow = follow_up(int4, turns, h.options.repeats)
     h.log(f"follow-up: reused {follow['reused_s']:.2f} s vs again {follow['again_s']:.2f} s")
     prompt = stats["int4"].prompt_tokens
     section.raw.update(ttft_bf16_runs=runs["none"], ttft_int4_runs=runs["int4"], prompt_tokens=prompt,
-                       ttft_bf16_s=t_bf16, ttft_int4_s=t_int4, follow_up=follow)
+                       ttft_bf16_s=t_bf16, ttft_int4_s=t_int4, follow_up=follow, projected_12b=projected)
     how = f"{sum(prompt.values())} tokens: " + ", ".join(f"{v} {k}" for k, v in prompt.items())
     section.add("ttft_screen_question_int4_s", "TTFT screen question, int4", t_int4, "s", how)
     section.add("ttft_screen_question_bf16_s", "TTFT screen question, bf16", t_bf16, "s", how)
     section.add("prefill_int4_vs_bf16_time_ratio", "prefill time int4 / bf16", timing.ratio(t_int4, t_bf16), "",
                 f"{t_int4:.2f} s / {t_bf16:.2f} s, medians, alternating", Goal("<=", 1.2))
+    for scheme, p in projected.items():
+        if p:
+            name = "bf16" if scheme == "none" else scheme
+            section.add(f"projected_12b_ttft_{name}_s", f"12B projected TTFT screen question, {name}", p["projected_s"],
+                        "s", f"{sum(prompt.values()) / p['projected_s']:.1f} tok/s prefill; per layer "
+                        + ", ".join(f"{k.split('_')[0]} {v:.2f} s" for k, v in p["per_layer_s"].items()))
     section.add("ttft_follow_up_s", "TTFT follow-up (cache reused)", follow["reused_s"], "s",
                 f"{follow['reused_prefilled']} new tokens prefilled, {follow['reused_tokens']} reused")
     section.add("followup_ttft_ratio", "follow-up TTFT reused / re-prefilled", follow["ratio"], "",
                 f"{follow['reused_s']:.2f} s / {follow['again_s']:.2f} s ({follow['again_prefilled']} tokens)",
                 Goal("<=", 0.1))
     return section
+
+
+def project(engine, turns) -> dict | None:
+    """One more TTFT with a clock on every layer, scaled to the real 48 layers."""
+    engine.forget()
+    with timing.layer_clock(engine.model, engine.model.device, prefill=True) as spans:
+        seconds, _ = first_token(engine, turns)
+    return timing.project_layers(seconds, spans, engine.model)
 
 
 def ttft(engine, turns, detail: int = 280):

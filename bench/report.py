@@ -78,6 +78,10 @@ def table(sections: list[Section], meta: dict) -> str:
             continue
         lines.append("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + ("  " + r[4] if r[4] else ""))
     header = f"Seesay bench  {meta['date']}  {meta['machine']}  device={meta['device']}  {meta['mode']}"
+    opts = meta.get("options", {})
+    if "load_average_start" in opts:
+        header += "\nload average (1 min) at start {:.1f}, at end {:.1f}; total {} s".format(
+            opts["load_average_start"][0], opts["load_average_end"][0], opts.get("total_s"))
     return "\n".join([header, ""] + lines)
 
 

@@ -113,8 +113,12 @@ class StepClock(BaseStreamer):
 
 
 @contextmanager
-def layer_clock(model, device):
-    """Time each decoder layer and the head during single-token steps; yields a dict of lists (s)."""
+def layer_clock(model, device, *, prefill: bool = False):
+    """Time each decoder layer and the head; yields a dict of lists of seconds by layer kind.
+
+    Layers are timed on single-token calls (decoding), or with ``prefill`` on longer ones; the
+    head always (it sees one token either way).
+    """
     device = torch.device(device)
     lm = decoder(model)
     spans: dict[str, list[float]] = {"head": []}
@@ -125,7 +129,7 @@ def layer_clock(model, device):
 
         def before(_module, args, kwargs):
             hidden = args[0] if args else next(iter(kwargs.values()))
-            if hidden.shape[1] == 1:
+            if key == "head" or (hidden.shape[1] > 1) == prefill:
                 sync(device)
                 started.append(time.perf_counter())
 
@@ -145,6 +149,22 @@ def layer_clock(model, device):
     finally:
         for handle in handles:
             handle.remove()
+
+
+def project_layers(total_s: float, spans: dict, model) -> dict | None:
+    """Scale a measured pass to the real 48-layer pattern: replace this slice's layers by the full
+    model's, keep everything else (embedding, head, generate loop) as measured."""
+    from bench.models import full_pattern
+
+    kinds = [k for k in spans if k != "head" and spans[k]]
+    if not kinds:
+        return None
+    types = model.config.get_text_config().layer_types
+    per_layer = {k: statistics.median(spans[k]) for k in kinds}
+    layers = sum(per_layer[k] * types.count(k) for k in kinds)
+    full = sum(per_layer.get(k, 0.0) * c for k, c in full_pattern().items())
+    return {"measured_s": total_s, "per_layer_s": per_layer, "slice_layers_s": layers,
+            "other_s": total_s - layers, "projected_s": total_s - layers + full}
 
 
 def rss_bytes() -> int:
