@@ -32,10 +32,11 @@ SetupIconFile=..\..\assets\icons\seesay.ico
 UninstallDisplayIcon={app}\{#AppExe}
 UninstallDisplayName={#AppName}
 WizardStyle=modern
+; A CUDA build would pass Inno's 2.1 GB limit for one setup.exe (DiskSpanning would then be
+; needed); the CPU build stays well below it.
 Compression=lzma2/normal
 SolidCompression=yes
 LZMAUseSeparateProcess=yes
-; A CUDA build would pass Inno's 2.1 GB limit for one setup.exe; the CPU build stays well below.
 ; Setup closes a running Seesay before replacing its files.
 CloseApplications=yes
 
