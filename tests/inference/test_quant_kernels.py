@@ -105,7 +105,7 @@ def test_frozen_app_looks_in_the_bundle(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
-def test_prebuilt_library_is_loaded_and_unpacks_like_pure_torch(fresh_registry, tmp_path):
+def test_prebuilt_library_is_loaded_and_unpacks_like_pure_torch(fresh_registry, tmp_path, monkeypatch):
     """Builds the extension the way the packaging step does (about a minute on 2 cores)."""
     need(quant_kernels.toolchain_available(tmp_path), "a C++ compiler, ninja and Python headers")
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "packaging" / "quanto_ext"))
@@ -113,7 +113,8 @@ def test_prebuilt_library_is_loaded_and_unpacks_like_pure_torch(fresh_registry, 
         build_ext = importlib.import_module("build_ext")
     finally:
         sys.path.pop(0)
-    os.environ.setdefault("MAX_JOBS", "2")
+    monkeypatch.setenv("MAX_JOBS", "2")
+    monkeypatch.setenv("PATH", os.environ["PATH"])  # build_ext puts the venv's scripts on PATH
     path = build_ext.build(tmp_path / "ext")
     choices = quant_kernels.prepare(search_dirs=[tmp_path / "ext"])
     assert quant_kernels.KernelChoice("quanto_cpp", "prebuilt", path) in choices
