@@ -43,6 +43,7 @@ def run_desktop(argv: list[str]) -> int:
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0]])
     app.setApplicationName("Seesay")
+    app.setDesktopFileName("seesay")  # matches seesay.desktop: the desktop shows its icon and name
     app.setQuitOnLastWindowClosed(False)
 
     from app.single_instance import SingleInstance
@@ -206,10 +207,19 @@ class Desktop:
 
 
 def _since_start() -> float:
-    """Seconds since this process started (not since Python ran: the interpreter's start counts too)."""
-    import psutil
+    """Seconds since this process started (not since Python ran: the interpreter's start counts too).
 
-    return max(0.0, time.time() - psutil.Process().create_time())
+    On Linux from /proc (clock ticks since boot, ~10 ms): psutil's create_time rounds the boot time
+    to whole seconds and could be ~1 s off.
+    """
+    try:
+        fields = open("/proc/self/stat").read().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
+    except (OSError, IndexError, ValueError, AttributeError):
+        import psutil
+
+        return max(0.0, time.time() - psutil.Process().create_time())
 
 
 def _setup_logging(folder, debug: bool) -> None:
