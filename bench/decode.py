@@ -53,7 +53,7 @@ def run(h) -> Section:
                 "", f"engine {int4['engine_tokens_per_s']:.2f} / floor {int4['floor_tokens_per_s']:.2f} tok/s", Goal(">=", 0.8))
     section.add("engine_vs_bare_decode_ratio", "int4 engine / bare generate", int4["engine_vs_bare"], "",
                 f"medians of {h.options.repeats} alternating runs of {n} tokens", Goal(">=", 0.97))
-    for scheme in ("none", "int4"):
+    for scheme in SCHEMES:
         p = results[scheme].get("projection")
         if p:
             section.add(f"projected_12b_decode_tokens_per_s_{scheme}", f"12B projected decode {scheme}",

@@ -4,7 +4,7 @@ Each case runs ``python -m bench.load MODEL SCHEME CACHE`` in a subprocess that 
 transformers first (its "baseline" memory), then calls ``load_engine`` while a thread samples
 the process's RSS every 5 ms, then answers once (weights read through a memory map count in RSS
 only once touched, and the app answers right after loading). Peak: the highest RSS from the start
-of the load to the end of that answer (sampled, and ``ru_maxrss``); resident: the RSS after it,
+of the load to the end of that answer (sampled, and the kernel's high-water mark VmHWM); resident: the RSS after it,
 garbage collected. Each loading phase (the loader's progress messages) keeps its own peak.
 
 Cases: bf16; int8 and int4 quantized from the bf16 checkpoint (and saved as a copy, as the first
@@ -78,7 +78,6 @@ def _clear(folder) -> None:
 
 def _measure(model_dir: str, scheme: str, cache: str, device: str) -> dict:
     import gc
-    import resource
     import threading
 
     import torch  # noqa: F401 - imported before the baseline, as the app has it imported
@@ -121,7 +120,7 @@ def _measure(model_dir: str, scheme: str, cache: str, device: str) -> dict:
     sampler.join()
     gc.collect()
     resident = timing.rss_bytes()
-    peak = max(state["peak"], resident, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    peak = max(state["peak"], resident, _high_water_mark())
     saving = phases.get("Saving the quantized copy for faster starts", {}).get("at_s")
     return {
         "seconds": seconds, "baseline_rss": baseline, "peak_rss": peak, "resident_rss": resident,
@@ -130,6 +129,19 @@ def _measure(model_dir: str, scheme: str, cache: str, device: str) -> dict:
         "quantize_s": saving,  # the whole load up to saving the copy: comparable with a copy's load
         "save_s": (seconds - saving) if saving else None,
     }
+
+
+def _high_water_mark() -> int:
+    """The process's peak RSS (Linux VmHWM). Not ``ru_maxrss``: that one survives fork + exec, so a
+    child of a big process would report its parent's size."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ def run(h) -> Section:
     h.log(f"prefill: bf16 {t_bf16:.2f} s, int4 {t_int4:.2f} s for {stats['int4'].prefilled_tokens} tokens")
     projected = {scheme: project(engine, turns) for scheme, engine in (("none", bf16), ("int4", int4))
                  if h.model.name == "slice"}
+    kernels = matmul_kernels(sum(stats["int4"].prompt_tokens.values()), bf16.model.device)
+    section.raw["matmul_ms"] = kernels
     follow = follow_up(int4, turns, h.options.repeats)
     h.log(f"follow-up: reused {follow['reused_s']:.2f} s vs again {follow['again_s']:.2f} s")
     prompt = stats["int4"].prompt_tokens
@@ -50,12 +52,46 @@ def run(h) -> Section:
             section.add(f"projected_12b_ttft_{name}_s", f"12B projected TTFT screen question, {name}", p["projected_s"],
                         "s", f"{sum(prompt.values()) / p['projected_s']:.1f} tok/s prefill; per layer "
                         + ", ".join(f"{k.split('_')[0]} {v:.2f} s" for k, v in p["per_layer_s"].items()))
+    n = max(kernels)
+    section.add("matmul_int4_vs_bf16_prefill_ratio", f"one MLP matmul at {n} tokens, int4 / bf16",
+                timing.ratio(kernels[n]["int4"], kernels[n]["bf16"]), "",
+                f"3840x15360: int4 {kernels[n]['int4']:.0f} ms, int8 {kernels[n]['int8']:.0f} ms, bf16 {kernels[n]['bf16']:.0f} ms;"
+                f" at 1 token int4 {kernels[1]['int4']:.1f}, bf16 {kernels[1]['bf16']:.1f} ms")
     section.add("ttft_follow_up_s", "TTFT follow-up (cache reused)", follow["reused_s"], "s",
                 f"{follow['reused_prefilled']} new tokens prefilled, {follow['reused_tokens']} reused")
     section.add("followup_ttft_ratio", "follow-up TTFT reused / re-prefilled", follow["ratio"], "",
                 f"{follow['reused_s']:.2f} s / {follow['again_s']:.2f} s ({follow['again_prefilled']} tokens)",
                 Goal("<=", 0.1))
     return section
+
+
+def matmul_kernels(tokens: int, device, repeats: int = 5) -> dict:
+    """One gate projection of the 12B (3840 -> 15360) in bf16 and quanto int8 / int4, at one token
+    (decoding) and at the prompt's length (prefill): which kernel makes prefill slow."""
+    import time
+
+    import torch
+
+    from bench.decode_head import quantize_copy
+
+    linear = torch.nn.Linear(3840, 15_360, bias=False, dtype=torch.bfloat16, device=device)
+    modules = {"bf16": linear, "int8": quantize_copy(linear, "int8"), "int4": quantize_copy(linear, "int4")}
+    out = {}
+    with torch.no_grad():
+        for m in (1, tokens):
+            x = torch.randn(1, m, 3840, dtype=torch.bfloat16, device=device)
+            runs = {name: [] for name in modules}
+            for module in modules.values():
+                module(x)
+            for _ in range(repeats):
+                for name, module in modules.items():
+                    timing.sync(device)
+                    start = time.perf_counter()
+                    module(x)
+                    timing.sync(device)
+                    runs[name].append((time.perf_counter() - start) * 1e3)
+            out[m] = {name: timing.median(r) for name, r in runs.items()}
+    return out
 
 
 def project(engine, turns) -> dict | None:
