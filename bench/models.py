@@ -6,11 +6,12 @@
   embedding / head, its image and audio embedders, its 5 sliding : 1 full layer pattern, but only
   ``layers`` of its 48 layers. Every per-layer and per-token cost is the real one, so the full
   model's figures are projected as ``per-layer time x 48 + embedding/head/loop time``
-  (``project_full``). Beside it, a drafter with the real 12B assistant's shape.
+  (``timing.project_layers``). Beside it, a drafter with the real 12B assistant's shape.
 
-Weights are bf16, filled from ``torch.randn`` tensor by tensor on a model built on the meta
-device (the default initialisation of 1.5 B parameters takes ~50 s on 2 cores; this takes ~10 s),
-then written with ``save_pretrained``. The tokenizer and processor are the tiny checkpoint's:
+The model is built on the meta device, then given bf16 storage; big matrices get N(0, 0.02)
+values copied from one random block (``_Noise``), small tensors their real init (the default
+initialisation of 1.5 B parameters takes ~50 s on 2 cores; this ~1 s), and it is written with
+``save_pretrained``. The tokenizer and processor are the tiny checkpoint's:
 token ids < 512 simply index the big embedding.
 """
 
