@@ -129,8 +129,8 @@ class Engine:
             inputs["input_ids"] = inputs["input_ids"][:, start:]
             inputs["mm_token_type_ids"] = inputs["mm_token_type_ids"][:, start:]
             self._kv = None  # being changed
-            with torch.no_grad():
-                self.model(**inputs, cache=kv.cache, use_cache=True, logits_to_keep=1)
+            with torch.no_grad():  # the decoder alone: the logits would be thrown away
+                self.model.model(**_on(inputs, self.model.device), cache=kv.cache, use_cache=True)
             self._kv = _KV(enc.ids[:end], enc.content[:end], kv.cache)
             return end - start
         finally:
@@ -157,7 +157,8 @@ class Engine:
         generated: list[int] = []
         text = []
         self._kv = None  # the cache is being changed: unusable until this answer ends well
-        for response in stream_generate(self.model, self.processor.tokenizer, enc.model_inputs(reused),
+        inputs = _on(enc.model_inputs(reused), self.model.device)
+        for response in stream_generate(self.model, self.processor.tokenizer, inputs,
                                         settings=settings, cache=cache, stop_ids=self.stop_ids,
                                         cancel=self._cancel, stats=stats, generated=generated,
                                         suppress=self.suppress, assistant=use_draft, started=started):
@@ -208,6 +209,10 @@ class Engine:
             self._answered = None
             return self._encode(turns, detail)
         return enc, _KV([], [], DynamicCache(config=self.model.config)), 0
+
+
+def _on(inputs: dict, device) -> dict:
+    return {name: value.to(device) for name, value in inputs.items()}
 
 
 def _whole_frames(turn: Turn) -> Turn:

@@ -124,7 +124,7 @@ def _load_model(report, options: LoadOptions, dtype, progress: Progress):
         raise ModelCorrupt(f"The weights in {report.path} do not have the shapes its config.json describes: "
                            "the files come from different downloads. Download the model again.") from None
     quant.align_weights(model)
-    if copy is not None and scheme != "none":
+    if copy is not None and scheme != "none" and quant.worth_saving(model):
         progress("Saving the quantized copy for faster starts", 0.8)
         quant.save_quantized(model, copy, scheme)
     return model, processor

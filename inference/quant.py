@@ -131,10 +131,7 @@ def load_quantized(folder: Path, config, model_class, dtype: torch.dtype) -> tor
     expected = set(model.state_dict())
     loaded: set[str] = set()
     for i in range(meta["shards"]):
-        shard = load_file(folder / f"weights-{i:05d}.safetensors")
-        model.load_state_dict(shard, strict=False)
-        loaded.update(shard)
-        del shard
+        loaded.update(_load_shard(model, folder / f"weights-{i:05d}.safetensors"))
     for name, value in load_file(folder / "buffers.safetensors").items():
         owner, _, attr = name.rpartition(".")
         model.get_submodule(owner).register_buffer(attr, value, persistent=False)
@@ -150,6 +147,44 @@ def load_quantized(folder: Path, config, model_class, dtype: torch.dtype) -> tor
         raise RuntimeError(f"the quantized copy holds {len(unbuilt)} incomplete weights, e.g. {unbuilt[:3]}")
     align_weights(model)
     return model.eval()
+
+
+def _load_shard(model: torch.nn.Module, file: Path, group_bytes: int = 256 << 20) -> set[str]:
+    """Fill ``model`` from one shard a few tensors at a time: holding a whole shard (the first is
+    the 2 GB embedding of the 12B) on top of the model raised the load peak to 1.39x resident."""
+    from safetensors import safe_open
+
+    names: set[str] = set()
+    with safe_open(str(file), framework="pt") as reader:
+        group, size, owner = {}, 0, None
+        for name in reader.keys():
+            this_owner = name.split(".weight.", 1)[0]  # a quantized weight's parts load together
+            if size >= group_bytes and this_owner != owner:
+                model.load_state_dict(group, strict=False)
+                group, size = {}, 0
+            tensor = reader.get_tensor(name)
+            group[name] = tensor
+            size += tensor.numel() * tensor.element_size()
+            owner = this_owner
+            names.add(name)
+        if group:
+            model.load_state_dict(group, strict=False)
+    return names
+
+
+def worth_saving(model: torch.nn.Module) -> bool:
+    """False when the weights sit in torch's int4 matmul layout ("tinygemm", bf16 on CPU / CUDA).
+
+    quanto can only save such a weight by unpacking it through a matmul with an identity matrix:
+    3-6 s per 3840x15360 matrix here, 15-35 min for the 12B's 328, while loading a saved copy was
+    not faster than quantizing again (bench/README.md, "load"). Such models are quantized at each
+    load instead; int8 weights and other int4 layouts save in seconds and are kept.
+    """
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if type(weight).__name__.startswith("TinyGemm"):
+            return False
+    return True
 
 
 def _is_quanto_derived(key: str, loaded: set[str]) -> bool:

@@ -139,7 +139,10 @@ def test_greedy_and_sampling_settings_reach_generate(tokenizer, ids):
     model = ScriptedModel([[ids["h"]]])
     run(model, tokenizer)
     assert model.kwargs["do_sample"] is False and model.kwargs["temperature"] is None
-    assert model.kwargs["suppress_tokens"] == [8, 11] and "assistant_model" not in model.kwargs
+    assert "assistant_model" not in model.kwargs
+    [suppress] = model.kwargs["logits_processor"]  # placeholders are never generated
+    scores = torch.zeros(1, 16)
+    assert torch.isinf(suppress(None, scores)[0, [8, 11]]).all() and torch.isfinite(scores[0, :8]).all()
     assert model.kwargs["eos_token_id"] == [6] and model.kwargs["pad_token_id"] == tokenizer.pad_token_id
 
     settings = GenerationSettings(temperature=0.7, top_p=0.9, top_k=20, max_new_tokens=5)

@@ -218,3 +218,15 @@ def test_shared_storage_is_split_for_safetensors():
     assert out["a"] is base and out["b"] is not base and torch.equal(out["b"], base)
     assert out["c"] is tensors["c"]  # a different offset into the storage: not the same tensor
     assert out["d"] is tensors["d"]
+
+
+def test_int4_in_torch_matmul_layout_is_not_worth_saving_but_int8_is():
+    """Saving a tinygemm-packed int4 weight means unpacking it through an identity matmul
+    (minutes for the 12B): such models are quantized at each load instead (see bench/)."""
+    from optimum.quanto import freeze, qint4, qint8, quantize
+
+    for weights, expected in ((qint4, False), (qint8, True)):
+        model = torch.nn.Sequential(torch.nn.Linear(256, 256)).to(torch.bfloat16)
+        quantize(model, weights=weights)
+        freeze(model)
+        assert quant.worth_saving(model) is expected, type(model[0].weight).__name__
