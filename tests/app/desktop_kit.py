@@ -63,6 +63,20 @@ def make_desktop(app, settings, folder: Path, model_override: str | None = None)
     return desktop
 
 
+@contextmanager
+def running_desktop(app, tiny, folder: Path):
+    """A Desktop with the tiny model loading, in its own home under ``folder``; closed afterwards."""
+    with own_home(folder / "home"):
+        desktop = make_desktop(app, tiny_settings(tiny), folder)
+        desktop.models.start()
+        try:
+            yield desktop
+        finally:
+            desktop.shutdown()
+            desktop.window.close()
+            desktop.popup.close()
+
+
 def wait_ready(qtbot, desktop) -> None:
     if desktop.models.info is None:
         with qtbot.waitSignal(desktop.models.ready, timeout=ANSWER_TIMEOUT_MS):

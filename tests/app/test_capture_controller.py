@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.app.desktop_kit import ANSWER_TIMEOUT_MS, make_desktop, own_home, tiny_settings, wait_ready
+from tests.app.desktop_kit import ANSWER_TIMEOUT_MS, make_desktop, running_desktop, tiny_settings, wait_ready
 from ui.qt import QtCore, Qt
 
 AUDIO_TOKENS_PER_S = 25  # 640 samples of 16 kHz audio per soft token
@@ -15,13 +15,8 @@ AUDIO_TOKENS_PER_S = 25  # 640 samples of 16 kHz audio per soft token
 @pytest.fixture(scope="module")
 def desktop(qapp, tiny, tmp_path_factory):
     folder = tmp_path_factory.mktemp("capture")
-    with own_home(folder / "home"):
-        app = make_desktop(qapp, tiny_settings(tiny), folder)
-        app.models.start()
+    with running_desktop(qapp, tiny, folder) as app:
         yield app
-        app.shutdown()
-        app.window.close()
-        app.popup.close()
 
 
 @pytest.fixture

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.app.desktop_kit import (ANSWER_TIMEOUT_MS, ask, make_desktop, own_home, picture, tiny_settings,
-                                   wait_ready)
+from tests.app.desktop_kit import ANSWER_TIMEOUT_MS, ask, picture, running_desktop, wait_ready
 from ui.conversation_list import ID_ROLE
 from ui.view_models import MessageStatus
 
@@ -14,12 +13,8 @@ from ui.view_models import MessageStatus
 @pytest.fixture(scope="module")
 def desktop(qapp, tiny, tmp_path_factory):
     folder = tmp_path_factory.mktemp("chat")
-    with own_home(folder / "home"):
-        app = make_desktop(qapp, tiny_settings(tiny), folder)
-        app.models.start()
+    with running_desktop(qapp, tiny, folder) as app:
         yield app
-        app.shutdown()
-        app.window.close()
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 
 from app.settings import save_settings
 from tests.app.desktop_kit import (ANSWER_TIMEOUT_MS, REPO, SeesayProcess, app_env, ask, close_window, copy_model,
-                                   inet_sockets, make_desktop, offline_prefix, open_store, own_home, picture, poll,
-                                   seesay, tiny_settings, truncate_a_shard, wait_ready)
+                                   inet_sockets, make_desktop, offline_prefix, open_store, picture, poll,
+                                   running_desktop, seesay, tiny_settings, truncate_a_shard, wait_ready)
 from ui.conversation_list import ID_ROLE
 from ui.view_models import MessageStatus
 
@@ -23,13 +23,8 @@ def home(tmp_path_factory):
 @pytest.fixture(scope="module")
 def desktop(qapp, tiny, home):
     """One Desktop with the tiny model loaded, shared by this module's in-process tests."""
-    with own_home(home / "home"):
-        app = make_desktop(qapp, tiny_settings(tiny), home)
-        app.models.start()
+    with running_desktop(qapp, tiny, home) as app:
         yield app
-        app.shutdown()
-        app.window.close()
-        app.popup.close()
 
 
 def listed_ids(desktop) -> list[str]:
