@@ -14,7 +14,7 @@ from app.capture import screen
 from app.capture.microphone import Microphone, MicrophoneError
 from app.chat_controller import pil_to_qimage
 from inference.errors import SeesayError
-from ui.qt import QObject, QtCore, QtGui, QtWidgets, QTimer, Signal
+from ui.qt import QObject, QtCore, QtGui, QTimer, Signal
 
 log = logging.getLogger(__name__)
 HIDE_FOR_CAPTURE_MS = 150  # lets the window manager repaint what our windows covered

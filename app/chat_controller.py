@@ -45,7 +45,7 @@ class ChatController(QObject):
 
     # -- wiring ------------------------------------------------------------------------------------
     def _connect(self) -> None:
-        w, chat, conv = self.window, self.window.chat, self.window.conversations
+        chat, conv = self.window.chat, self.window.conversations
         self.input.sendRequested.connect(self.send)
         self.input.stopRequested.connect(self.stop)
         chat.stopRequested.connect(self.stop)

@@ -9,7 +9,7 @@ import argparse
 import sys
 import traceback
 
-from inference.errors import InputError, ModelError, SeesayError
+from inference.errors import ModelError, SeesayError
 
 EXIT_OK, EXIT_USAGE, EXIT_MODEL, EXIT_INPUT, EXIT_CANCELLED = 0, 2, 3, 4, 130
 DETAILS = (70, 140, 280, 560, 1120)

@@ -44,9 +44,7 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
             assistant_report = verify.verify_assistant(assistant_dir, report)
 
     report_progress("Starting the engine", 0.05)
-    import torch  # heavy imports only after the cheap checks
-
-    from inference.device import choose_device, choose_dtype
+    from inference.device import choose_device, choose_dtype  # torch: only after the cheap checks
 
     device = choose_device(options.device)
     dtype = choose_dtype(device)
