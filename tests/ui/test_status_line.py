@@ -1,18 +1,8 @@
 """The status line shows what the model is doing, with a coloured dot, and hides empty parts."""
 
-import pytest
-
 from ui.status_line import StatusLine, state_colour
 from ui.theme import LIGHT, apply_theme
 from ui.view_models import StatusView
-
-
-@pytest.fixture
-def app(qapp):
-    palette, sheet = qapp.palette(), qapp.styleSheet()
-    yield qapp
-    qapp.setStyleSheet(sheet)
-    qapp.setPalette(palette)
 
 
 def test_status_dot_colour_follows_the_state(app, qtbot):

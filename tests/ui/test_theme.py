@@ -6,14 +6,6 @@ from ui.qt import QtGui
 from ui.theme import DARK, LIGHT, apply_theme, current_theme, palette_for, stylesheet
 
 
-@pytest.fixture
-def app(qapp):
-    palette, sheet = qapp.palette(), qapp.styleSheet()
-    yield qapp
-    qapp.setStyleSheet(sheet)
-    qapp.setPalette(palette)
-
-
 @pytest.mark.parametrize("dark, expected", [(True, DARK), (False, LIGHT)])
 def test_apply_theme_sets_palette_and_sheet_and_widgets_read_it_back(app, dark, expected):
     # qt_log_level_fail makes a style sheet Qt cannot parse fail this test.
