@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,6 +96,25 @@ def ask(qtbot, desktop, text: str, image: Image.Image | None = None) -> tuple[st
     finally:
         desktop.chat.answerPiece.disconnect(pieces.append)
     return done.args[0], pieces
+
+
+@contextmanager
+def engine_held_at_first_piece(bridge):
+    """Hold the engine's thread when it hands over its first piece of an answer, until the block ends.
+
+    The tiny model's whole answer takes about a second, so a test that stops or reloads mid-answer
+    could otherwise find it already finished (CI saw that). Generation may run on; the answer is
+    only reported after the block, so a stop inside it always lands while answering."""
+    release = threading.Event()
+    hold = lambda *_: release.wait(ANSWER_TIMEOUT_MS / 1000)  # noqa: E731 - runs on the engine thread
+    from ui.qt import Qt
+
+    bridge._worker.piece.connect(hold, Qt.ConnectionType.DirectConnection)
+    try:
+        yield release
+    finally:
+        release.set()
+        bridge._worker.piece.disconnect(hold)
 
 
 def picture(text: str = "Seesay test", size=(320, 200)) -> Image.Image:

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.app.desktop_kit import ANSWER_TIMEOUT_MS, ask, picture, running_desktop, wait_ready
+from tests.app.desktop_kit import (ANSWER_TIMEOUT_MS, ask, engine_held_at_first_piece, picture, running_desktop,
+                                   wait_ready)
 from ui.conversation_list import ID_ROLE
 from ui.view_models import MessageStatus
 
@@ -97,9 +98,8 @@ def test_an_engine_failure_marks_the_answer_and_the_app_goes_on(qtbot, chat):
 
 
 def test_while_answering_a_second_question_and_deleting_are_refused(qtbot, chat):
-    chat.models.update_settings({"max_answer_tokens": 400})
-    try:
-        with qtbot.waitSignal(chat.chat.answerStarted, timeout=ANSWER_TIMEOUT_MS):
+    with engine_held_at_first_piece(chat.bridge) as release:
+        with qtbot.waitSignal(chat.chat.answerPiece, timeout=ANSWER_TIMEOUT_MS):
             assert chat.chat.send("A long answer, please.")
         answering = chat.chat.conversation_id
         assert chat.chat.is_answering() and chat.window.input_bar.is_busy()
@@ -111,9 +111,8 @@ def test_while_answering_a_second_question_and_deleting_are_refused(qtbot, chat)
         assert chat.chat.conversation_id == answering
         with qtbot.waitSignal(chat.chat.answerDone, timeout=ANSWER_TIMEOUT_MS) as done:
             chat.window.chat.stopRequested.emit()  # Esc / the Stop button
+            release.set()
         assert done.args[0] == "cancelled"
-    finally:
-        chat.models.update_settings({"max_answer_tokens": 8})
     assert [m.role for m in stored(chat)] == ["user", "assistant"]
     assert len(chat.store.messages(answering)) == 2
 

@@ -9,6 +9,7 @@ import pytest
 
 from app.settings import save_settings
 from tests.app.desktop_kit import (ANSWER_TIMEOUT_MS, REPO, SeesayProcess, app_env, ask, close_window, copy_model,
+                                   engine_held_at_first_piece,
                                    inet_sockets, make_desktop, offline_prefix, open_store, picture, poll,
                                    running_desktop, seesay, tiny_settings, truncate_a_shard, wait_ready)
 from ui.conversation_list import ID_ROLE
@@ -75,12 +76,15 @@ def test_stop_mid_answer_keeps_the_partial_text_and_the_next_question_works(qtbo
     desktop.models.update_settings({"max_answer_tokens": 400})
     try:
         desktop.chat.new_conversation()
-        stop_once = lambda _piece: desktop.chat.stop()  # noqa: E731 - the first piece stops the answer
-        desktop.chat.answerPiece.connect(stop_once)
-        try:
-            finish, pieces = ask(qtbot, desktop, "Tell me a long story.")
-        finally:
-            desktop.chat.answerPiece.disconnect(stop_once)
+        with engine_held_at_first_piece(desktop.bridge) as release:
+            def stop_once(_piece):  # the first piece stops the answer
+                desktop.chat.stop()
+                release.set()
+            desktop.chat.answerPiece.connect(stop_once)
+            try:
+                finish, pieces = ask(qtbot, desktop, "Tell me a long story.")
+            finally:
+                desktop.chat.answerPiece.disconnect(stop_once)
         assert finish == "cancelled"
         answer = desktop.store.messages(desktop.chat.conversation_id)[-1]
         assert answer.status == "cancelled"

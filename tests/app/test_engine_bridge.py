@@ -8,6 +8,7 @@ from inference.conversation import Turn
 from inference.errors import InputError
 from inference.generate import GenerationSettings, Stats
 from inference.loader import LoadOptions
+from tests.app.desktop_kit import engine_held_at_first_piece
 from ui.qt import QtCore
 
 TIMEOUT_MS = 60_000
@@ -79,12 +80,16 @@ def test_an_answer_streams_pieces_then_finishes_with_stats(qtbot, ready):
 
 
 def test_cancel_stops_the_answer_at_the_next_token(qtbot, ready):
-    ready.piece.connect(cancel := lambda *_: ready.cancel())
-    try:
-        (_, finish, stats), pieces = answer(qtbot, ready, "r2", [Turn.user("A long one")],
-                                            GenerationSettings(max_new_tokens=500, greedy=True))
-    finally:
-        ready.piece.disconnect(cancel)
+    with engine_held_at_first_piece(ready) as release:
+        def cancel(*_):
+            ready.cancel()
+            release.set()
+        ready.piece.connect(cancel)
+        try:
+            (_, finish, stats), pieces = answer(qtbot, ready, "r2", [Turn.user("A long one")],
+                                                GenerationSettings(max_new_tokens=500, greedy=True))
+        finally:
+            ready.piece.disconnect(cancel)
     assert finish == "cancelled" and stats.generated_tokens < 500 and pieces
 
 

@@ -4,7 +4,7 @@ settings that need a reload. Whatever goes wrong, the app stays usable and says 
 import pytest
 
 from app.settings import load_settings
-from tests.app.desktop_kit import ANSWER_TIMEOUT_MS, make_desktop, tiny_settings, wait_ready
+from tests.app.desktop_kit import ANSWER_TIMEOUT_MS, engine_held_at_first_piece, make_desktop, tiny_settings, wait_ready
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +85,13 @@ def test_a_reload_stops_the_answer_in_progress_first(qtbot, tiny, make):
     app = make(tiny_settings(tiny, max_answer_tokens=400))
     app.models.start()
     wait_ready(qtbot, app)
-    with qtbot.waitSignal(app.chat.answerStarted, timeout=ANSWER_TIMEOUT_MS):
-        assert app.chat.send("A long answer, please.")
-    with qtbot.waitSignal(app.models.ready, timeout=ANSWER_TIMEOUT_MS):
-        with qtbot.waitSignal(app.chat.answerDone, timeout=ANSWER_TIMEOUT_MS) as done:
-            app.models.update_settings({"use_draft": False})
+    with engine_held_at_first_piece(app.bridge) as release:
+        with qtbot.waitSignal(app.chat.answerPiece, timeout=ANSWER_TIMEOUT_MS):
+            assert app.chat.send("A long answer, please.")
+        with qtbot.waitSignal(app.models.ready, timeout=ANSWER_TIMEOUT_MS):
+            with qtbot.waitSignal(app.chat.answerDone, timeout=ANSWER_TIMEOUT_MS) as done:
+                app.models.update_settings({"use_draft": False})
+                release.set()
     assert done.args[0] == "cancelled"
     assert app.models.info.drafter is None
     answer = app.store.messages(app.chat.conversation_id)[-1]
