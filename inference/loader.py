@@ -56,6 +56,9 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
     model, processor = _load_model(report, options, dtype, report_progress)
     if device.type != "cpu":
         model.to(device)
+    from inference import quant
+
+    dense_layers = quant.dense_prefill(model) if options.quantization == "int4" and device.type == "cpu" else 0
     assistant = None
     if assistant_report is not None:
         report_progress("Loading the drafter", 0.9)
@@ -69,11 +72,16 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
         dtype=str(dtype).removeprefix("torch."), quantization=options.quantization,
         drafter=assistant_report.path.name if assistant_report else None,
         resident_bytes=resident_bytes(model, assistant),
-        kernels=", ".join(str(k) for k in quant_kernels.prepare()) if options.quantization == "int4" else "",
+        kernels=_kernels(quant_kernels.prepare(), dense_layers) if options.quantization == "int4" else "",
     )
     report_progress("Ready", 1.0)
     return Engine(model, processor, info, assistant=assistant, context_tokens=options.context_tokens,
                   max_audio_seconds=options.max_audio_seconds)
+
+
+def _kernels(quanto_choices, dense_layers: int) -> str:
+    prefill = f"int4 prefill: bf16 GEMM, {dense_layers} layers" if dense_layers else "int4 prefill: torch int4 kernel"
+    return ", ".join([*(str(k) for k in quanto_choices), prefill])
 
 
 def _quiet_libraries() -> None:

@@ -187,6 +187,44 @@ def worth_saving(model: torch.nn.Module) -> bool:
     return True
 
 
+def dense_prefill(model: torch.nn.Module, min_rows: int | None = None) -> int:
+    """Run long inputs (a prefill) through int4 weights as a bf16 matmul; returns how many layers.
+
+    Weights in torch's CPU int4 layout keep torch's kernel for inputs of fewer than ``min_rows``
+    rows (decoding, where it reads the packed weights at memory speed); longer ones go to
+    ``int4_unpack.linear`` (unpacked a slice at a time, bf16 GEMM), ~3x faster at 450 tokens.
+    Does nothing without the prebuilt kernel or where torch's layout is not the one it reads.
+    """
+    from optimum.quanto import QModuleMixin
+    from optimum.quanto.tensor.weights.tinygemm import TinyGemmWeightQBitsTensor
+
+    from inference import int4_unpack
+
+    if not int4_unpack.available():
+        return 0
+    min_rows = int4_unpack.MIN_ROWS if min_rows is None else min_rows
+    count = 0
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if (isinstance(module, QModuleMixin) and isinstance(weight, TinyGemmWeightQBitsTensor)
+                and module.activation_qtype is None and int4_unpack.supports(weight._data._data, weight._group_size)):
+            module.forward = _long_inputs_dense(module, module.forward, min_rows)
+            count += 1
+    return count
+
+
+def _long_inputs_dense(module, packed_forward, min_rows: int):
+    from inference import int4_unpack
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.bfloat16 or x.numel() < min_rows * x.shape[-1]:
+            return packed_forward(x)
+        weight = module.weight
+        return int4_unpack.linear(x, weight._data._data, weight._scale_shift, weight._group_size, module.bias)
+
+    return forward
+
+
 def _is_quanto_derived(key: str, loaded: set[str]) -> bool:
     # A quantized weight is stored as weight._data / weight._scale / ...; its module reports "weight".
     return any(k.startswith(key + ".") for k in loaded) or key.endswith(("input_scale", "output_scale"))

@@ -141,14 +141,20 @@ def find_library(folder: Path, name: str) -> Path | None:
     return None
 
 
-def load_library(path: Path, name: str):
-    """Import a compiled extension module from ``path`` and check it unpacks like pure torch."""
-    import torch
-
+def import_extension(path: Path, name: str):
+    """Import a compiled extension module from a file (no compiler, no ninja)."""
     loader = importlib.machinery.ExtensionFileLoader(name, str(path))
     spec = importlib.util.spec_from_file_location(name, str(path), loader=loader)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def load_library(path: Path, name: str):
+    """Import a compiled quanto extension from ``path`` and check it unpacks like pure torch."""
+    import torch
+
+    module = import_extension(path, name)
     probe = torch.tensor([[0x21, 0xF3], [0x7C, 0x05]], dtype=torch.uint8)
     for bits in (2, 4):
         assert torch.equal(module.unpack(probe, bits), unpack_pure_torch(probe, bits)), "wrong unpack"

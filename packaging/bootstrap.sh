@@ -27,9 +27,17 @@ fi
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-spec="."
-[ -n "$extras" ] && spec=".[$extras]"
+spec=".[kernels${extras:+,$extras}]"
 .venv/bin/python -m pip install -q -e "$spec" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import app, inference, ui, torch, transformers, optimum.quanto, PySide6" \
   || { echo "bootstrap: the environment did not install cleanly" >&2; exit 1; }
+
+# The C++ kernels (int4 unpacking; ~1 min the first time, then cached in build/quanto_ext). Seesay
+# runs without them, only with a slower int4 prefill, so a machine without a compiler goes on.
+if command -v c++ >/dev/null || command -v g++ >/dev/null; then
+  .venv/bin/python packaging/quanto_ext/build_ext.py 2>&1 | grep -v "No CUDA runtime is found" \
+    || echo "bootstrap: the C++ kernels did not build; int4 prefill will be slower" >&2
+else
+  echo "bootstrap: no C++ compiler; skipping the C++ kernels (int4 prefill will be slower)" >&2
+fi
 echo "bootstrap: .venv ready"

@@ -31,9 +31,11 @@ if [ "${#need[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/nul
 fi
 
 # --- quanto's CPU extension, compiled here so the app never needs a compiler (cached in build/)
-say "quanto extension"
+say "C++ kernels"
 "$py" packaging/quanto_ext/build_ext.py 2>&1 | grep -v "No CUDA runtime is found" || true
-[ -f build/quanto_ext/quanto_cpp.so ] || { echo "build.sh: the quanto extension did not build" >&2; exit 1; }
+for lib in quanto_cpp seesay_int4; do
+  [ -f "build/quanto_ext/$lib.so" ] || { echo "build.sh: the $lib kernel did not build" >&2; exit 1; }
+done
 
 # --- the one-folder app
 say "pyinstaller (a few minutes)"

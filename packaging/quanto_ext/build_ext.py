@@ -1,12 +1,15 @@
-"""Compile optimum-quanto's CPU extension (``quanto_cpp``) ahead of time, for this torch.
+"""Compile Seesay's C++ kernels ahead of time, for this torch: optimum-quanto's CPU extension
+(``quanto_cpp``) and the int4 unpack kernel for long inputs (``inference/native/int4_unpack.cpp``).
 
-quanto would otherwise compile it at first int4 use, which a frozen app (and a machine without
-a compiler) cannot do. Output: ``build/quanto_ext/quanto_cpp.{so,pyd}`` plus
-``pytorch_version.txt``; ``inference.quant_kernels.prepare()`` finds it there in a source
-checkout, and ``packaging/seesay.spec`` ships it as ``quanto_ext/`` in the bundle.
+quanto would otherwise compile its extension at first int4 use, which a frozen app (and a machine
+without a compiler) cannot do; the app never compiles anything. Output: ``build/quanto_ext/``
+with ``quanto_cpp.{so,pyd}``, ``seesay_int4.{so,pyd}`` and ``pytorch_version.txt``;
+``inference.quant_kernels`` / ``inference.int4_unpack`` find them there in a source checkout, and
+``packaging/seesay.spec`` ships them as ``quanto_ext/`` in the bundle. Without them the app works:
+quanto unpacks with pure torch, and long int4 inputs use torch's int4 kernel (slower prefill).
 
 Run from the repository root with the project's interpreter (needs a C++ compiler, ninja and
-Python headers - the build machine has them, users don't need them):
+Python headers - bootstrap and the build machine have them, users of the installers don't):
 
     .venv/bin/python packaging/quanto_ext/build_ext.py
 """
@@ -23,39 +26,46 @@ sys.path.insert(0, str(REPO))  # run as a script: make inference/ importable
 
 from inference import quant_kernels  # noqa: E402
 
-SOURCES = ("unpack.cpp", "pybind_module.cpp")  # the files quanto's cpp/__init__.py compiles
+QUANTO_SOURCES = ("unpack.cpp", "pybind_module.cpp")  # the files quanto's cpp/__init__.py compiles
 
 
-def build(out_dir: Path) -> Path:
+def build(out_dir: Path) -> list[Path]:
     import torch
-    from torch.utils.cpp_extension import load
 
     import optimum.quanto.library.extensions.cpp as quanto_cpp_pkg
+    from inference import int4_unpack
 
-    src = Path(quanto_cpp_pkg.__file__).parent
+    quanto_src = Path(quanto_cpp_pkg.__file__).parent
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MAX_JOBS", str(os.cpu_count() or 1))
     os.environ["PATH"] = quant_kernels.tool_path()  # torch runs `ninja` from PATH
-    module = load(
-        name="quanto_cpp",
-        sources=[str(src / s) for s in SOURCES],
-        extra_cflags=["/O2"] if sys.platform == "win32" else ["-O3"],
-        build_directory=str(out_dir),
-        verbose=False,
-    )
     (out_dir / quant_kernels.VERSION_FILE).write_text(torch.__version__)
-    path = quant_kernels.find_library(out_dir, "quanto_cpp")
+    built = [
+        _compile("quanto_cpp", [quanto_src / s for s in QUANTO_SOURCES], out_dir),
+        _compile(int4_unpack.LIBRARY, [REPO / "inference" / "native" / "int4_unpack.cpp"], out_dir),
+    ]
+    quant_kernels.load_library(built[0], "quanto_cpp")  # checks it unpacks like pure torch
+    int4_unpack._check(quant_kernels.import_extension(built[1], int4_unpack.LIBRARY))
+    return built
+
+
+def _compile(name: str, sources: list[Path], out_dir: Path) -> Path:
+    from torch.utils.cpp_extension import load
+
+    module = load(name=name, sources=[str(s) for s in sources],
+                  extra_cflags=["/O2"] if sys.platform == "win32" else ["-O3"],
+                  build_directory=str(out_dir), verbose=False)
+    path = quant_kernels.find_library(out_dir, name)
     if path is None or Path(module.__file__).resolve() != path.resolve():
-        raise SystemExit(f"build_ext: expected the library in {out_dir}, got {module.__file__}")
-    quant_kernels.load_library(path, "quanto_cpp")  # checks it unpacks like pure torch
+        raise SystemExit(f"build_ext: expected {name} in {out_dir}, got {module.__file__}")
     return path
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / quant_kernels.SOURCE_BUILD_DIR)
-    path = build(parser.parse_args().out)
-    print(f"build_ext: {path} ({path.stat().st_size // 1024} KiB)")
+    for path in build(parser.parse_args().out):
+        print(f"build_ext: {path} ({path.stat().st_size // 1024} KiB)")
     return 0
 
 

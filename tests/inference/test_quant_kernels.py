@@ -112,7 +112,8 @@ import build_ext
 from inference import quant_kernels
 from optimum.quanto.tensor.packed import pack_weights
 out = Path(sys.argv[1])
-path = build_ext.build(out)
+path, int4_path = build_ext.build(out)
+assert int4_path.name.startswith("seesay_int4") and int4_path.parent == out
 choices = quant_kernels.prepare(search_dirs=[out])
 assert quant_kernels.KernelChoice("quanto_cpp", "prebuilt", path) in choices, choices
 packed = torch.randint(0, 256, (32, 16), dtype=torch.uint8)
@@ -126,7 +127,7 @@ print("prebuilt ok", path)
 
 @pytest.mark.slow
 def test_prebuilt_library_is_loaded_and_unpacks_like_pure_torch(tmp_path):
-    """Builds the extension the way the packaging step does (about a minute on 2 cores), in a
+    """Builds the kernels the way the packaging step does (about a minute on 2 cores), in a
     fresh interpreter: a process that already loaded a quanto_cpp library would get that one."""
     import subprocess
 

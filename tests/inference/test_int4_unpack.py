@@ -1,0 +1,114 @@
+"""Long inputs through int4 weights as a bf16 matmul: torch's packed layout, the prebuilt unpack
+kernel against a plain-torch reference and against torch's own int4 kernel, and the switch that
+sends only long inputs (a prefill) that way."""
+
+import platform
+
+import pytest
+import torch
+from optimum.quanto import freeze, qint4, quantize
+from optimum.quanto.tensor.weights.tinygemm import TinyGemmWeightQBitsTensor
+
+from inference import int4_unpack, quant, quant_kernels
+from tests.real_parts import need
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    quant_kernels.prepare()
+    need(int4_unpack.library() is not None,
+         "the prebuilt int4 unpack kernel (bootstrap builds it: packaging/quanto_ext/build_ext.py)")
+    return int4_unpack.library()
+
+
+def int4_linear(n: int, k: int, bias: bool = False, seed: int = 0) -> torch.nn.Module:
+    """A bf16 linear layer quantized by quanto the way the loader does, in torch's CPU int4 layout."""
+    torch.manual_seed(seed)
+    module = torch.nn.Sequential(torch.nn.Linear(k, n, bias=bias, dtype=torch.bfloat16))
+    quantize(module, weights=qint4)
+    freeze(module)
+    assert isinstance(module[0].weight, TinyGemmWeightQBitsTensor)
+    return module
+
+
+def packed_parts(module):
+    weight = module[0].weight
+    return weight._data._data, weight._scale_shift, weight._group_size
+
+
+def test_the_layout_torch_packs_here_is_recognised():
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert int4_unpack.block_rows() in (64, 32)  # AVX-512 or AVX2 blocks: the kernel reads both
+    q = torch.randint(0, 16, (128, 64), dtype=torch.int32, generator=torch.Generator().manual_seed(3))
+    rows = int4_unpack.block_rows()
+    if rows is not None:
+        packed = torch._convert_weight_to_int4pack_for_cpu(q, innerKTiles=2)
+        assert torch.equal(packed, int4_unpack.pack_reference(q.to(torch.uint8), rows))
+
+
+def test_reference_unpack_is_what_torchs_int4_kernel_multiplies_by():
+    rows = int4_unpack.block_rows()
+    need(rows is not None, "torch's CPU int4 layout in 32- or 64-row blocks")
+    module = int4_linear(256, 384)
+    packed, scale_shift, group = packed_parts(module)
+    weight_t = int4_unpack.unpack_reference(packed, scale_shift, group, rows)
+    x = torch.randn(7, 384, dtype=torch.bfloat16)
+    expected = torch._weight_int4pack_mm_for_cpu(x, packed, group, scale_shift)
+    torch.testing.assert_close(x @ weight_t, expected, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("rows", [64, 32, 16])
+def test_kernel_unpacks_any_slice_like_the_reference(kernel, rows):
+    """64-row blocks take the AVX-512 path where the CPU has it; other block sizes the plain loop."""
+    generator = torch.Generator().manual_seed(rows)
+    n, k, group = rows * 6, 256, 64
+    q = torch.randint(0, 16, (n, k), dtype=torch.uint8, generator=generator)
+    packed = int4_unpack.pack_reference(q, rows)
+    scale_shift = torch.randn(k // group, n, 2, generator=generator).to(torch.bfloat16)
+    scale, shift = kernel.scales(scale_shift)
+    expected = int4_unpack.unpack_reference(packed, scale_shift, group, rows)
+    out = torch.empty(k, 3 * rows, dtype=torch.bfloat16)
+    kernel.unpack_slice(packed, scale, shift, group, rows, 2, 5, out)
+    torch.testing.assert_close(out, expected[:, 2 * rows : 5 * rows], rtol=1 / 128, atol=1e-6)
+
+
+def test_kernel_refuses_a_slice_outside_the_weight(kernel):
+    rows = int4_unpack.block_rows()
+    packed = torch.zeros(rows * 2, 64, dtype=torch.uint8)
+    scale, shift = kernel.scales(torch.ones(1, rows * 2, 2, dtype=torch.bfloat16))
+    out = torch.empty(128, rows * 2, dtype=torch.bfloat16)
+    with pytest.raises(RuntimeError, match="bad slice"):
+        kernel.unpack_slice(packed, scale, shift, 128, rows, 1, 3, out)
+
+
+@pytest.mark.parametrize("shape", [(1, 40, 384), (3, 9, 384), (40, 384)])
+def test_linear_matches_torchs_int4_kernel(kernel, shape, monkeypatch):
+    monkeypatch.setattr(int4_unpack, "SLICE_BYTES", 384 * 64 * 2)  # several slices, a short last one
+    module = int4_linear(448 if int4_unpack.block_rows() == 64 else 416, 384, bias=True)
+    x = torch.randn(*shape, dtype=torch.bfloat16)
+    with torch.no_grad():
+        expected = module(x)
+        got = int4_unpack.linear(x, *packed_parts(module), bias=module[0].bias)
+    assert got.shape == expected.shape and got.dtype == torch.bfloat16
+    torch.testing.assert_close(got, expected, rtol=2e-2, atol=3e-2)
+
+
+def test_only_long_inputs_take_the_dense_path(kernel):
+    module = int4_linear(256, 384)
+    x_short, x_long = (torch.randn(1, n, 384, dtype=torch.bfloat16) for n in (3, 30))
+    with torch.no_grad():
+        before_short, before_long = module(x_short), module(x_long)
+        assert quant.dense_prefill(module, min_rows=24) == 1
+        after_short, after_long = module(x_short), module(x_long)
+        dense_long = int4_unpack.linear(x_long, *packed_parts(module))
+    assert torch.equal(after_short, before_short)  # decoding: torch's own kernel, untouched
+    assert torch.equal(after_long, dense_long) and not torch.equal(after_long, before_long)
+    torch.testing.assert_close(after_long, before_long, rtol=2e-2, atol=3e-2)
+
+
+def test_layers_the_kernel_cannot_take_keep_torchs_kernel(kernel):
+    rows = int4_unpack.block_rows()
+    odd = int4_linear(rows * 3 + rows // 2, 256)  # not whole blocks
+    plain = torch.nn.Sequential(torch.nn.Linear(256, 256, dtype=torch.bfloat16))
+    assert quant.dense_prefill(odd) == 0 and quant.dense_prefill(plain) == 0
+    assert "forward" not in vars(odd[0]) and "forward" not in vars(plain[0])
