@@ -80,8 +80,10 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
 
 
 def _kernels(quanto_choices, dense_layers: int) -> str:
-    prefill = f"int4 prefill: bf16 GEMM, {dense_layers} layers" if dense_layers else "int4 prefill: torch int4 kernel"
-    return ", ".join([*(str(k) for k in quanto_choices), prefill])
+    from inference import int4_unpack
+
+    unpack = "prebuilt" if int4_unpack.library() is not None else "missing"
+    return ", ".join([*(str(k) for k in quanto_choices), f"int4 unpack: {unpack} ({dense_layers} layers prefill in bf16)"])
 
 
 def _quiet_libraries() -> None:

@@ -69,6 +69,7 @@ sed 's/^/  | /' "$work/self-test.log" | grep -v "Loading weights" | tail -25
 if grep -q "quanto_cpp: pure-torch" "$work/self-test.log"; then
   fail "the installed app did not load its prebuilt quanto extension"
 fi
+grep -q "int4 unpack: prebuilt" "$work/self-test.log" || fail "the installed app did not load its int4 unpack kernel"
 
 # Time from exec to a mapped "Seesay" window, seen from outside (xdotool polls the X server every
 # 20 ms), three starts in one Xvfb session. With --print-startup-time the app prints its own
