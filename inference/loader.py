@@ -32,7 +32,6 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
     from inference import fit, verify
 
     force_offline()
-    _quiet_libraries()
     report_progress = progress or (lambda _what, _fraction: None)
     report_progress("Checking the model folder", 0.0)
     model_dir = locate_model(options.model)
@@ -44,7 +43,11 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
             assistant_report = verify.verify_assistant(assistant_dir, report)
 
     report_progress("Starting the engine", 0.05)
-    from inference.device import choose_device, choose_dtype  # torch: only after the cheap checks
+    from inference.warm_imports import import_engine_libraries
+
+    import_engine_libraries(quantized=options.quantization != "none")  # torch: only after the cheap checks
+    _quiet_libraries()
+    from inference.device import choose_device, choose_dtype
 
     device = choose_device(options.device)
     dtype = choose_dtype(device)

@@ -1,0 +1,81 @@
+"""Import the engine's libraries (torch, transformers, the model class) without long GIL holds.
+
+The engine loads on a worker thread beside the GUI thread. Importing these libraries held the
+GIL for up to ~200 ms at a time, so the window froze for that long (bench: gui). Two causes:
+
+* ``dlopen`` of their large native libraries (~1 GB for torch, ~0.5 GB for triton): CPython
+  calls it with the GIL held, in ``import`` and in ``ctypes.CDLL`` alike (190 ms for torch._C,
+  50 ms for torch's own preloading of the CUDA libraries, 30 ms for triton). Calling libc's
+  ``dlopen`` as a ctypes foreign function releases the GIL, so they are mapped that way first
+  and the imports then find them loaded. Only libraries that do not call Python are preloaded.
+* full garbage collections: every 25 % growth of the heap walks all of it (30-130 ms, longer as
+  the heap grows). The collector is paused during the imports; what they created (modules,
+  classes, functions: kept for the process's life anyway) is then frozen, so later collections,
+  on either thread, skip it. Only imports run while paused, never a model: nothing big is frozen.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import importlib.util
+import logging
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# (package, library inside it, dlopen mode): torch's loading order, then triton (torch._dynamo
+# imports it when it is installed).
+_NATIVE = (
+    ("torch", "lib/libtorch_global_deps.so", os.RTLD_NOW | os.RTLD_GLOBAL),
+    ("torch", "lib/libtorch.so", os.RTLD_NOW),
+    ("triton", "_C/libtriton.so", os.RTLD_NOW),
+)
+
+
+def import_engine_libraries(quantized: bool) -> None:
+    """Import what loading a model needs; the first call does the work, later ones return at once."""
+    if "torch" in sys.modules and "transformers.models.gemma4_unified" in sys.modules:
+        return
+    with _collector_paused():
+        _preload_native()
+        import torch  # noqa: F401
+        from transformers import AutoConfig, AutoProcessor, Gemma4UnifiedForConditionalGeneration  # noqa: F401
+
+        if quantized:
+            import optimum.quanto  # noqa: F401
+        import inference.engine  # noqa: F401
+
+
+@contextmanager
+def _collector_paused():
+    enabled = gc.isenabled()
+    gc.collect()  # what is garbage now must not become immortal (the heap is still small: ~10 ms)
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def _preload_native() -> None:
+    """Map the big native libraries with the GIL released (Linux wheels; elsewhere a no-op)."""
+    if not sys.platform.startswith("linux") or "torch" in sys.modules:
+        return
+    try:
+        dlopen = ctypes.CDLL(None).dlopen
+    except (OSError, AttributeError):
+        return
+    dlopen.restype, dlopen.argtypes = ctypes.c_void_p, (ctypes.c_char_p, ctypes.c_int)
+    for package, name, mode in _NATIVE:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        path = Path(spec.submodule_search_locations[0]) / name
+        if path.is_file() and not dlopen(os.fsencode(path), mode):
+            log.debug("could not preload %s; the import will load it", path)
