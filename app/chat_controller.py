@@ -1,16 +1,19 @@
 """The conversation flow: the user's intent from the window -> history store + engine -> the view.
 
-Streaming answers are saved while they arrive (every half second), so a crash mid-answer keeps
-the partial text, marked as such. Nothing here runs the model: the bridge does, on its thread.
+A question is stored (its screenshots encoded as PNG) on the saver's thread and asked once it is
+stored; streaming answers are saved while they arrive (every half second), so a crash mid-answer
+keeps the partial text, marked as such. Nothing here runs the model: the bridge does, on its thread.
 """
 
 import itertools
 import logging
 import time
 from dataclasses import asdict, replace
+from functools import partial
 
 from PIL import Image
 
+from app.question_saver import QuestionSaver
 from app.store import HistoryStore
 from app.turns import to_turns, to_view
 from inference.conversation import AudioPart, ImagePart
@@ -38,8 +41,9 @@ class ChatController(QObject):
         self.conversation_id: int | None = None
         self.pending: dict[str, object] = {}  # chip id -> ImagePart / AudioPart
         self._ids = itertools.count(1)
-        self._answer: dict | None = None
+        self._answer: dict | None = None  # the answer under way, from the moment its question is sent
         self.engine_ready = False
+        self.saver = QuestionSaver(store, self)
         self._connect()
         self.refresh_conversations()
 
@@ -65,6 +69,8 @@ class ChatController(QObject):
         self.bridge.piece.connect(self._on_piece)
         self.bridge.answered.connect(self._on_answered)
         self.bridge.answerFailed.connect(self._on_failed)
+        self.saver.saved.connect(self._on_saved)
+        self.saver.failed.connect(self._on_save_failed)
 
     # -- conversations -----------------------------------------------------------------------------
     def refresh_conversations(self, search: str = "") -> None:
@@ -153,14 +159,18 @@ class ChatController(QObject):
 
     # -- asking ------------------------------------------------------------------------------------
     def send(self, text: str, detail: int | None = None) -> bool:
-        """Store the question with its attachments and ask the engine; False if it cannot start."""
+        """Store the question with its attachments, then ask the engine; False if it cannot start.
+
+        The question is stored on the saver's thread: the input keeps it until then, and keeps it
+        if it cannot be stored (``answerDone`` then says "error")."""
         if self._answer is not None:
             self.window.show_error("Seesay is still answering: stop that answer first.")
             return False
         if not self.engine_ready:
             self.window.show_error("The model is not loaded yet: wait for it, or choose a model folder.")
             return False
-        parts = [self.pending[c] for c in self.input.attachment_ids() if c in self.pending]
+        chips = [c for c in self.input.attachment_ids() if c in self.pending]
+        parts = [self.pending[c] for c in chips]
         if not text.strip() and not parts:
             return False
         try:
@@ -168,23 +178,47 @@ class ChatController(QObject):
                 title = (text.strip().splitlines() or ["Screen question"])[0][:60] or "Screen question"
                 self.conversation_id = self.store.create_conversation(title).id
                 self.bridge.forget()
-            message = self.store.add_message(self.conversation_id, "user", text.strip(), parts)
         except SeesayError as error:
             self.window.show_error(str(error))
             return False
-        self.pending.clear()
-        self.input.clear()
-        self.window.chat.add_message(to_view(message))
-        self._ask(detail)
-        self.refresh_conversations()
+        self._store_and_ask(text.strip(), parts, detail, sent_from_input=chips)
         return True
+
+    def _store_and_ask(self, text: str, parts: list, detail: int | None, sent_from_input: list | None) -> None:
+        self._answer = {"request": None, "conversation": self.conversation_id, "detail": detail,
+                        "chips": sent_from_input}
+        self.saver.save(self.conversation_id, text, parts)
+
+    def _on_saved(self, message) -> None:
+        waiting = self._answer
+        if waiting is None or waiting["request"] is not None:
+            return
+        self._answer = None
+        if waiting["chips"] is not None:  # sent from the input bar: it is done with the question
+            for chip in waiting["chips"]:
+                self.pending.pop(chip, None)
+            self.input.clear()
+        if self.conversation_id == waiting["conversation"]:
+            self.window.chat.add_message(to_view(message))
+        else:  # "New conversation" was pressed while it was stored: show the question being answered
+            self.conversation_id = waiting["conversation"]
+            self.open_conversation_again()
+        self._ask(waiting["detail"])
+        self.refresh_conversations()
+
+    def _on_save_failed(self, message: str) -> None:
+        if self._answer is None or self._answer["request"] is not None:
+            return
+        self._answer = None
+        self.window.show_error(message)
+        self.answerDone.emit("error", message)
 
     def _ask(self, detail: int | None) -> None:
         from inference.generate import GenerationSettings
 
         settings = self.settings()
         history = self.store.messages(self.conversation_id)
-        turns = to_turns(history, settings.system_prompt)
+        turns = partial(to_turns, history, settings.system_prompt)  # reads the stored files: on the engine's thread
         answer_id = self.store.begin_answer(self.conversation_id)
         request = f"r{next(self._ids)}"
         self._answer = {"request": request, "message": answer_id, "conversation": self.conversation_id,
@@ -237,9 +271,8 @@ class ChatController(QObject):
         last = questions[-1]
         parts = [_part_from_attachment(a) for a in last.attachments]  # read before deleting removes the files
         self.store.delete_message_and_after(last.id)
-        self.store.add_message(self.conversation_id, "user", text.strip(), parts)
         self.open_conversation_again()
-        self._ask(None)
+        self._store_and_ask(text.strip(), parts, None, sent_from_input=None)
 
     def open_conversation_again(self) -> None:
         cid, self.conversation_id = self.conversation_id, None

@@ -203,6 +203,7 @@ class Desktop:
         self.capture.shutdown()
         self.download.shutdown()
         self.bridge.shutdown()
+        self.chat.saver.shutdown()
         self.store.close()
 
 

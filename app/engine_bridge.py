@@ -45,6 +45,8 @@ class _Worker(QObject):
             self.answerFailed.emit(request_id, "The model is not loaded yet.")
             return
         try:
+            if callable(turns):
+                turns = turns()
             last = None
             for last in self.engine.stream(turns, settings):
                 if last.text:
@@ -114,6 +116,7 @@ class EngineBridge(QObject):
         self._load.emit(options)
 
     def ask(self, request_id: str, turns, settings) -> None:
+        """``turns``: a list, or a callable that returns it, called on the worker (reading images takes time)."""
         self._busy.set()
         self._ask.emit(request_id, turns, settings)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from app import paths
-from app.store_files import AttachmentInput, delete_files, move_aside, write_attachment
+from app.store_files import AttachmentInput, delete_files, encode_attachment, move_aside, write_file
 from inference.errors import SeesayError
 
 log = logging.getLogger(__name__)
@@ -238,6 +238,7 @@ class HistoryStore:
                        " (SELECT conversation_id FROM messages WHERE id = ?)", (time.time(), message_id))
 
     def _insert(self, conversation_id, role, text, status, attachments) -> Message:
+        encoded = [encode_attachment(item) for item in attachments]  # the slow part, outside the lock
         now = time.time()
         folder = self.attachments_root / str(conversation_id)
         written: list[Path] = []
@@ -247,8 +248,9 @@ class HistoryStore:
                     "INSERT INTO messages (conversation_id, role, text, status, created)"
                     " VALUES (?, ?, ?, ?, ?)", (conversation_id, role, text, status, now)).lastrowid
                 saved = []
-                for index, item in enumerate(attachments):
-                    kind, path, meta = write_attachment(item, folder, f"{message_id}-{index}")
+                for index, (kind, suffix, data, meta) in enumerate(encoded):
+                    path = folder / f"{message_id}-{index}{suffix}"
+                    write_file(path, data)
                     written.append(path)
                     relative = path.relative_to(self.attachments_root).as_posix()
                     attachment_id = db.execute(

@@ -1,9 +1,14 @@
 """The conversation flow with the tiny model: the user's intents (send, stop, regenerate, edit and
 resend, attach, switch, rename, delete, search) through the window's signals, into history and engine."""
 
+import threading
+
 import numpy as np
 import pytest
 import soundfile
+from PIL import Image, ImageChops
+
+from app.store import StoreError
 
 from tests.app.desktop_kit import (ANSWER_TIMEOUT_MS, ask, engine_held_at_first_piece, picture, running_desktop,
                                    wait_ready)
@@ -57,6 +62,50 @@ def test_edit_and_resend_replaces_the_question_and_keeps_its_attachments(qtbot, 
     assert [(a.kind, a.width, a.height) for a in question.attachments] == [("image", 320, 200)]
     assert answer.status == "complete" and answer.stats["prompt_tokens"]["image"] > 0
     assert chat.window.chat.message_ids() == [str(question.id), str(answer.id)]
+
+
+def test_a_question_and_its_attachments_are_stored_off_the_gui_thread(qtbot, chat, monkeypatch):
+    stored_on = []
+    add_message = chat.store.add_message
+
+    def recording(*args):
+        stored_on.append(threading.current_thread())
+        return add_message(*args)
+
+    monkeypatch.setattr(chat.store, "add_message", recording)
+    image = picture("stored")
+    chat.chat.attach_audio(np.full(16_000, 0.25, np.float32), 16_000)
+    finish, _ = ask(qtbot, chat, "What is this?", image)
+    assert finish in ("stop", "length")
+    assert stored_on and threading.main_thread() not in stored_on
+    question, answer = stored(chat)
+    assert [(a.kind, a.width, a.height) for a in question.attachments] == [("audio", None, None), ("image", 320, 200)]
+    audio, png = question.attachments
+    samples, rate = soundfile.read(audio.path, dtype="float32")
+    assert rate == 16_000 and np.allclose(samples, 0.25, atol=1e-4)
+    with Image.open(png.path) as saved:
+        assert ImageChops.difference(saved.convert("RGB"), image).getbbox() is None  # lossless, every pixel
+    assert answer.stats["prompt_tokens"]["image"] > 0 and answer.stats["prompt_tokens"]["audio"] > 0
+    assert chat.window.chat.message_ids() == [str(question.id), str(answer.id)]
+    assert chat.window.input_bar.attachment_ids() == [] and chat.chat.pending == {}
+
+
+def test_a_question_that_cannot_be_stored_stays_in_the_input_and_says_why(qtbot, chat, monkeypatch):
+    def full_disk(*_args):
+        raise StoreError("Seesay could not save to its history (disk full); free some disk space and try again.")
+
+    monkeypatch.setattr(chat.store, "add_message", full_disk)
+    chat.chat.attach_image(picture())
+    chat.window.input_bar.set_text("Will this be kept?")
+    with qtbot.waitSignal(chat.chat.answerDone, timeout=ANSWER_TIMEOUT_MS) as done:
+        assert chat.chat.send(chat.window.input_bar.text())
+        assert chat.chat.is_answering()  # until it is stored, a second question waits
+    assert done.args[0] == "error" and "disk space" in done.args[1]
+    assert "disk space" in chat.window.banner.text() and not chat.chat.is_answering()
+    assert chat.window.input_bar.text() == "Will this be kept?" and len(chat.window.input_bar.attachment_ids()) == 1
+    assert stored(chat) == [] and chat.window.chat.message_ids() == []
+    chat.window.input_bar.clear()
+    chat.chat.pending.clear()
 
 
 def test_dropped_files_become_attachments_and_a_bad_one_is_explained(qtbot, chat, tmp_path):
