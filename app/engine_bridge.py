@@ -56,13 +56,16 @@ class _Worker(QObject):
             log.exception("answering failed")
             self.answerFailed.emit(request_id, _message(error))
 
-    @Slot(object, int)
-    def prefill(self, turns, detail: int) -> None:
-        """Best effort: a failure here only costs speed; the answer itself reports real problems."""
-        if self.engine is None:
+    @Slot(object)
+    def prefill(self, take) -> None:
+        """Prefill the newest request ``take()`` hands over (None: a later call already took it).
+
+        Best effort: a failure here only costs speed; the answer itself reports real problems."""
+        job = take()
+        if self.engine is None or job is None:
             return
         try:
-            self.engine.prefill(turns, detail)
+            self.engine.prefill(*job)
         except Exception:  # noqa: BLE001
             log.debug("prefill skipped", exc_info=True)
 
@@ -93,7 +96,7 @@ class EngineBridge(QObject):
     _load = Signal(object)
     _ask = Signal(str, object, object)
     _forget = Signal()
-    _prefill = Signal(object, int)
+    _prefill = Signal(object)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -108,6 +111,8 @@ class EngineBridge(QObject):
         for name in ("loadProgress", "loaded", "loadFailed", "piece", "answered", "answerFailed"):
             getattr(self._worker, name).connect(getattr(self, name))
         self._busy = threading.Event()
+        self._prefill_lock = threading.Lock()
+        self._next_prefill = None  # the newest (turns, detail) the worker has not taken yet
         self.answered.connect(lambda *_: self._busy.clear())
         self.answerFailed.connect(lambda *_: self._busy.clear())
         self._thread.start()
@@ -129,9 +134,23 @@ class EngineBridge(QObject):
         self._forget.emit()
 
     def prefill(self, turns, detail: int) -> None:
-        """Queue a prefill of the question so far (push-to-talk, while the user speaks)."""
-        if not self._busy.is_set():
-            self._prefill.emit(turns, detail)
+        """Prefill the question so far (push-to-talk, while the user speaks).
+
+        Requests made while one runs are merged: the worker takes only the newest. Each prefill
+        costs a fixed part (every int4 weight is unpacked once, bench/) on top of its tokens, so
+        when prefilling falls behind the speaker, fewer and longer ones catch up sooner."""
+        if self._busy.is_set():
+            return
+        with self._prefill_lock:
+            waiting = self._next_prefill is not None
+            self._next_prefill = (turns, detail)
+        if not waiting:
+            self._prefill.emit(self._take_prefill)
+
+    def _take_prefill(self):
+        with self._prefill_lock:
+            job, self._next_prefill = self._next_prefill, None
+        return job
 
     def is_answering(self) -> bool:
         return self._busy.is_set()

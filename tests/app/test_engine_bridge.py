@@ -1,6 +1,8 @@
 """The Qt bridge to the engine, with the tiny model: work runs on the engine's thread, results come back
 as signals on the GUI thread, and every failure ends in a signal with a message for the user."""
 
+import threading
+
 import pytest
 
 from app.engine_bridge import EngineBridge, _message
@@ -149,3 +151,28 @@ def test_messages_for_the_user():
     assert _message(InputError("The clip is too long.")) == "The clip is too long."
     assert "out of memory" in _message(MemoryError()) and "int4" in _message(MemoryError())
     assert _message(KeyError("x")) == "Something went wrong: KeyError: 'x'. The log has the details."
+
+
+def test_prefills_asked_while_one_runs_are_merged_into_the_newest(qtbot, ready):
+    """Push-to-talk asks for a prefill every second; if one takes longer, only the newest waits."""
+    engine = ready._worker.engine
+    calls, started, release = [], threading.Event(), threading.Event()
+
+    def held_prefill(turns, detail):  # the real prefill, held until the test has asked for more
+        calls.append(turns[-1].parts[0].text)
+        started.set()
+        release.wait(TIMEOUT_MS / 1000)
+        return type(engine).prefill(engine, turns, detail)
+
+    engine.prefill = held_prefill
+    try:
+        ready.prefill([Turn.user("one")], 280)
+        assert started.wait(TIMEOUT_MS / 1000)
+        for text in ("two", "three", "four"):
+            ready.prefill([Turn.user(text)], 280)
+        release.set()
+        answer(qtbot, ready, "r-after-prefills", [Turn.user("four")])  # queued behind them
+    finally:
+        release.set()
+        del engine.prefill
+    assert calls == ["one", "four"]
