@@ -7,8 +7,9 @@ screenshot is taken the moment the key goes down.
 """
 
 import logging
-import subprocess
 import shutil
+import subprocess
+import threading
 
 from app.capture import screen
 from app.capture.microphone import Microphone, MicrophoneError
@@ -23,6 +24,7 @@ PREFILL_EVERY_MS = 1000
 
 class CaptureController(QObject):
     recordingChanged = Signal(bool)
+    _recorded = Signal(object, str)  # samples (or None), error message: from the post-roll thread
 
     def __init__(self, window, chat, popup, settings_source):
         super().__init__(window)
@@ -30,6 +32,8 @@ class CaptureController(QObject):
         self.microphone: Microphone | None = None
         self._talk_screenshot = None
         self._talk_from_popup = False
+        self._finishing = False  # a released recording is waiting for its post-roll
+        self._recorded.connect(self._ask_recorded)
         self._meter = QTimer(self)
         self._meter.setInterval(100)
         self._meter.timeout.connect(self._update_meter)
@@ -188,7 +192,7 @@ class CaptureController(QObject):
             return False
 
     def talk_pressed(self) -> None:
-        if self.microphone is not None and self.microphone.is_recording:
+        if self._finishing or (self.microphone is not None and self.microphone.is_recording):
             return
         try:
             self._mic().start_recording()
@@ -211,17 +215,33 @@ class CaptureController(QObject):
 
     def talk_released(self) -> None:
         mic = self.microphone
-        if mic is None or not mic.is_recording:
+        if mic is None or not mic.is_recording or self._finishing:
             return
         self._meter.stop()
-        # Held under 0.1 s: a tap, not a question. Told by the time held, not by the samples: pre-roll
-        # and post-roll make every recording last most of a second.
-        tapped = mic.elapsed < 0.1
-        if tapped:
-            mic.cancel_recording()
-        samples = None if tapped else mic.stop_recording()
+        self._prefill_timer.stop()
         self.window.input_bar.set_recording_state(False)
         self.recordingChanged.emit(False)
+        # Held under 0.1 s: a tap, not a question. Told by the time held, not by the samples: pre-roll
+        # and post-roll make every recording last most of a second.
+        if mic.elapsed < 0.1:
+            mic.cancel_recording()
+            return
+        # The post-roll (the last syllable said as the key comes up) takes a quarter of a second of
+        # sound: waited for on a thread of its own, the window stays responsive meanwhile.
+        self._finishing = True
+        threading.Thread(target=self._finish_recording, args=(mic,), name="seesay-post-roll", daemon=True).start()
+
+    def _finish_recording(self, mic: Microphone) -> None:  # on the post-roll thread
+        try:
+            self._recorded.emit(mic.stop_recording(), "")
+        except MicrophoneError as error:
+            self._recorded.emit(None, str(error))
+
+    def _ask_recorded(self, samples, error: str) -> None:
+        self._finishing = False
+        if error:
+            self.window.show_error(error)
+            return
         if samples is None or len(samples) < 1600:
             return
         if self._talk_screenshot is not None:
