@@ -23,7 +23,7 @@ import torch
 log = logging.getLogger(__name__)
 
 LIBRARY = "seesay_int4"  # built by packaging/quanto_ext/build_ext.py beside quanto's own kernels
-MIN_ROWS = 24  # below this many input rows torch's int4 kernel is the faster one (bench/)
+MIN_ROWS = 32  # below this many input rows torch's int4 kernel is the faster one (measured, bench/README.md)
 SLICE_BYTES = 8 << 20  # bf16 weight slice per GEMM: unpacked, then multiplied while in cache
 
 
