@@ -123,13 +123,13 @@ def _text_config_kwargs(tok, hidden_size: int) -> dict:
     )
 
 
-def build_model_config(tok):
+def build_model_config(tok, hidden_size: int = 64):
     import transformers as tf
 
     text = tf.Gemma4UnifiedTextConfig(
         num_hidden_layers=4,
         layer_types=["sliding_attention", "full_attention", "sliding_attention", "full_attention"],
-        **_text_config_kwargs(tok, hidden_size=64),
+        **_text_config_kwargs(tok, hidden_size=hidden_size),
     )
     # The patch embedder's hidden states (mm_embed_dim) feed the multimodal projector,
     # whose input width is output_proj_dims: the two must be equal.
@@ -167,11 +167,14 @@ def build_processor(tok):
     )
 
 
-def build_tiny_checkpoint(root: Path, *, seed: int = 0, dtype: str = "float32") -> TinyCheckpoint:
+def build_tiny_checkpoint(root: Path, *, seed: int = 0, dtype: str = "float32",
+                          hidden_size: int = 64) -> TinyCheckpoint:
     """Write the tiny model + drafter under ``root`` and return their folders.
 
     ``dtype="bfloat16"`` stores the weights like a real release; the float32 default
     keeps greedy and assisted generation bit-identical (bf16 rounding may flip a near tie).
+    ``hidden_size=128`` makes the MLP matrices big enough for torch's int4 CPU layout (whole
+    64-row blocks, 128-wide quantization groups), as every matrix of the real model is.
     """
     import torch
     from transformers import Gemma4UnifiedAssistantForCausalLM, Gemma4UnifiedForConditionalGeneration
@@ -184,7 +187,7 @@ def build_tiny_checkpoint(root: Path, *, seed: int = 0, dtype: str = "float32") 
     # Generation stops at end of turn (<turn|>), like the real generation_config.
     stop_ids = [tok.eos_token_id, tok.eot_token_id, tok.str_token_id]
 
-    config = build_model_config(tok)
+    config = build_model_config(tok, hidden_size)
     torch.manual_seed(seed)
     model = Gemma4UnifiedForConditionalGeneration(config).eval().to(getattr(torch, dtype))
     model.generation_config = GenerationConfig(

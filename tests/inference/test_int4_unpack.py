@@ -112,3 +112,31 @@ def test_layers_the_kernel_cannot_take_keep_torchs_kernel(kernel):
     plain = torch.nn.Sequential(torch.nn.Linear(256, 256, dtype=torch.bfloat16))
     assert quant.dense_prefill(odd) == 0 and quant.dense_prefill(plain) == 0
     assert "forward" not in vars(odd[0]) and "forward" not in vars(plain[0])
+
+
+def test_the_loader_sends_a_long_prompt_through_the_dense_path(kernel, tmp_path):
+    """A tiny model with MLP matrices in torch's int4 layout: the engine answers, and its prefill
+    logits are those of torch's own int4 kernel within bf16 rounding."""
+    from inference.conversation import Turn
+    from inference.generate import GenerationSettings
+    from inference.loader import LoadOptions, load_engine
+    from tests.tiny_checkpoint import build_tiny_checkpoint
+
+    wide = build_tiny_checkpoint(tmp_path, hidden_size=128)
+    engine = load_engine(LoadOptions(model=str(wide.model_dir), use_draft=False, check_memory=False))
+    dense = [m for m in engine.model.modules() if "forward" in vars(m)]
+    assert len(dense) >= 4  # at least the down projections; the attention is too narrow here
+    assert f"int4 unpack: prebuilt ({len(dense)} layers prefill in bf16)" in engine.info.kernels
+
+    question = [Turn.user("Describe, in a long and careful sentence, what is on the screen right now.")]
+    text, response = engine.answer(question, GenerationSettings(max_new_tokens=4, greedy=True))
+    assert response.finish_reason in ("stop", "length") and response.stats.prefilled_tokens >= int4_unpack.MIN_ROWS
+
+    ids = torch.randint(0, 400, (1, 48))
+    with torch.no_grad():
+        with_dense = engine.model(input_ids=ids).logits
+        for module in dense:
+            del module.forward
+        packed_only = engine.model(input_ids=ids).logits
+    assert not torch.equal(with_dense, packed_only)
+    torch.testing.assert_close(with_dense, packed_only, rtol=5e-2, atol=5e-2)
