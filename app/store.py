@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Literal
 
 from app import paths
-from app.store_files import AttachmentInput, delete_files, encode_attachment, move_aside, write_file
+from app.store_files import (AttachmentInput, delete_files, encode_attachment, move_aside, thumbnail_path,
+                              write_file)
 from inference.errors import SeesayError
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,11 @@ class Attachment:
     width: int | None = None  # images
     height: int | None = None
     seconds: float | None = None  # audio
+
+    @property
+    def thumbnail(self) -> Path | None:
+        """An image's small copy, for showing it; may be missing (images stored before there were)."""
+        return thumbnail_path(self.path) if self.kind == "image" else None
 
 
 @dataclass(frozen=True)
@@ -248,10 +254,13 @@ class HistoryStore:
                     "INSERT INTO messages (conversation_id, role, text, status, created)"
                     " VALUES (?, ?, ?, ?, ?)", (conversation_id, role, text, status, now)).lastrowid
                 saved = []
-                for index, (kind, suffix, data, meta) in enumerate(encoded):
+                for index, (kind, suffix, data, meta, thumbnail) in enumerate(encoded):
                     path = folder / f"{message_id}-{index}{suffix}"
                     write_file(path, data)
                     written.append(path)
+                    if thumbnail is not None:
+                        write_file(thumbnail_path(path), thumbnail)
+                        written.append(thumbnail_path(path))
                     relative = path.relative_to(self.attachments_root).as_posix()
                     attachment_id = db.execute(
                         "INSERT INTO attachments (message_id, kind, path, width, height, seconds)"
@@ -290,7 +299,8 @@ class HistoryStore:
             files = db.execute(f"SELECT a.path FROM attachments a WHERE a.message_id IN (SELECT id {doomed})",
                                args).fetchall()
             count = db.execute(f"DELETE {doomed}", args).rowcount
-        delete_files(self.attachments_root / f["path"] for f in files)
+        paths = [self.attachments_root / f["path"] for f in files]
+        delete_files(paths + [thumbnail_path(p) for p in paths])
         return count
 
     def export_markdown(self, conversation_id: int, dest_dir: Path | str) -> Path:

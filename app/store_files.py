@@ -1,4 +1,5 @@
-"""Attachment files of the history: screenshots as PNG, voice clips as FLAC, one folder per conversation."""
+"""Attachment files of the history, one folder per conversation: screenshots as PNG (each with a
+small copy to show), voice clips as FLAC."""
 
 import io
 import logging
@@ -6,7 +7,7 @@ import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Union
+from typing import NamedTuple, Union
 
 import numpy as np
 import soundfile
@@ -18,10 +19,26 @@ log = logging.getLogger(__name__)
 
 # What add_message takes: a PIL image, (samples, sample_rate), or the engine's own parts.
 AttachmentInput = Union[Image.Image, tuple[np.ndarray, int], ImagePart, AudioPart]
+# An image's small copy for the transcript: twice its 200x130 thumbnail, for HiDPI screens.
+# Decoding the full PNG there took ~17 ms on the GUI thread for a 2560x1440 screenshot.
+THUMBNAIL_BOX = (400, 260)
 
 
-def encode_attachment(item: AttachmentInput) -> tuple[str, str, bytes, dict]:
-    """One attachment as (kind, file suffix, file contents, size facts): PNG for images, FLAC for audio.
+class Encoded(NamedTuple):
+    kind: str  # "image" or "audio"
+    suffix: str  # of the file
+    data: bytes  # its contents
+    meta: dict  # size facts: width and height, or seconds
+    thumbnail: bytes | None = None  # PNG of a small copy, for images
+
+
+def thumbnail_path(path: Path) -> Path:
+    """Where an attachment's small copy is (images stored before there were copies have none)."""
+    return path.with_name(f"{path.stem}-thumb.png")
+
+
+def encode_attachment(item: AttachmentInput) -> Encoded:
+    """One attachment as file contents: PNG (and a small PNG copy) for images, FLAC for audio.
 
     Done before the history's lock is taken (a 2560x1440 screenshot takes ~50-100 ms to encode).
     """
@@ -33,15 +50,24 @@ def encode_attachment(item: AttachmentInput) -> tuple[str, str, bytes, dict]:
     if isinstance(item, Image.Image):
         image = item if item.mode in ("RGB", "RGBA", "L") else item.convert("RGB")
         image.save(buffer, "PNG", compress_level=1)  # fast; screenshots compress well anyway
-        return "image", ".png", buffer.getvalue(), {"width": item.width, "height": item.height}
+        return Encoded("image", ".png", buffer.getvalue(), {"width": item.width, "height": item.height},
+                       encode_thumbnail(image))
     if isinstance(item, tuple) and len(item) == 2 and int(item[1]) > 0:
         samples, rate = np.asarray(item[0]), int(item[1])
         if np.issubdtype(samples.dtype, np.floating):
             samples = np.clip(samples, -1.0, 1.0)
         soundfile.write(buffer, samples, rate, format="FLAC", subtype="PCM_16")
-        return "audio", ".flac", buffer.getvalue(), {"seconds": len(samples) / rate}
+        return Encoded("audio", ".flac", buffer.getvalue(), {"seconds": len(samples) / rate})
     raise ValueError(f"cannot store {type(item).__name__} as an attachment; "
                      "expected a PIL image or (samples, sample_rate > 0)")
+
+
+def encode_thumbnail(image: Image.Image) -> bytes:
+    small = image.copy()
+    small.thumbnail(THUMBNAIL_BOX)  # reduces by a whole factor first, then filters: a few ms
+    buffer = io.BytesIO()
+    small.save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
 
 
 def write_file(path: Path, data: bytes) -> None:

@@ -63,8 +63,9 @@ def to_view(message: Message, note: str = "") -> MessageView:
     return MessageView(
         id=str(message.id), role=message.role, text=message.text,
         status=_STATUS.get(message.status, MessageStatus.DONE),
-        attachments=[AttachmentView(kind=a.kind, path=str(a.path), width=a.width or 0, height=a.height or 0,
-                                    seconds=a.seconds or 0.0) for a in message.attachments],
+        attachments=[AttachmentView(kind=a.kind, path=str(a.path), thumbnail_path=a.thumbnail and str(a.thumbnail),
+                                    width=a.width or 0, height=a.height or 0, seconds=a.seconds or 0.0)
+                     for a in message.attachments],
         stats_text=stats_text,
         note=note or ("This answer was interrupted." if message.status == "partial" else ""),
     )

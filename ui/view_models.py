@@ -34,7 +34,7 @@ class AttachmentView:
 
     kind: str  # "image" or "audio"
     path: str
-    thumbnail_path: str | None = None  # a small copy of the image, if the app made one
+    thumbnail_path: str | None = None  # a small copy of the image, shown instead if it can be read
     width: int = 0  # image pixels
     height: int = 0
     seconds: float = 0.0  # audio length

@@ -8,6 +8,7 @@ import pytest
 import soundfile
 from PIL import Image, ImageChops
 
+from app.chat_controller import chip_image
 from app.store import StoreError
 
 from tests.app.desktop_kit import (ANSWER_TIMEOUT_MS, ask, engine_held_at_first_piece, picture, running_desktop,
@@ -87,7 +88,15 @@ def test_a_question_and_its_attachments_are_stored_off_the_gui_thread(qtbot, cha
         assert ImageChops.difference(saved.convert("RGB"), image).getbbox() is None  # lossless, every pixel
     assert answer.stats["prompt_tokens"]["image"] > 0 and answer.stats["prompt_tokens"]["audio"] > 0
     assert chat.window.chat.message_ids() == [str(question.id), str(answer.id)]
+    [shown] = chat.window.chat.bubble(str(question.id)).attachments.thumbnails
+    assert shown.attachment.thumbnail_path == str(png.thumbnail) and png.thumbnail.is_file()
     assert chat.window.input_bar.attachment_ids() == [] and chat.chat.pending == {}
+
+
+def test_the_input_chip_of_a_screenshot_is_made_from_a_cheap_small_copy():
+    chip = chip_image(Image.new("RGB", (2560, 1440), (30, 120, 200)))
+    assert (chip.width(), chip.height()) == (256, 144)  # enough for the 72 px chip
+    assert chip.pixelColor(100, 70).getRgb()[:3] == (30, 120, 200)
 
 
 def test_a_question_that_cannot_be_stored_stays_in_the_input_and_says_why(qtbot, chat, monkeypatch):

@@ -56,6 +56,19 @@ def test_messages_keep_text_images_and_audio(store):
     assert rate == 16000 and np.max(np.abs(samples - tone)) < 1e-3
 
 
+def test_an_image_gets_a_small_copy_for_the_transcript_that_is_deleted_with_it(store):
+    chat = store.create_conversation("thumbnail")
+    screenshot = Image.new("RGB", (2560, 1440), (30, 120, 200))
+    message = store.add_message(chat.id, "user", "", [screenshot, (np.zeros(1600, np.float32), 16000)])
+    image, audio = message.attachments
+    assert store.messages(chat.id)[0].attachments[0].thumbnail == image.thumbnail
+    with Image.open(image.thumbnail) as small:
+        assert small.size == (400, 225) and small.convert("RGB").getpixel((200, 100)) == (30, 120, 200)
+    assert audio.thumbnail is None
+    store.delete_message_and_after(message.id)
+    assert not image.path.exists() and not image.thumbnail.exists()
+
+
 def test_engine_parts_are_accepted_as_attachments(store):
     chat = store.create_conversation("parts")
     store.add_message(chat.id, "user", "", [ImagePart(Image.new("L", (8, 8))),

@@ -179,6 +179,29 @@ def test_screenshot_thumbnail_opens_full_size_view(view, qtbot, tmp_path):
     viewer.close()
 
 
+def test_a_screenshot_shows_its_small_copy_and_opens_at_full_size(view, qtbot, tmp_path):
+    full = samples.write_image(tmp_path / "shot.png", 1280, 800)
+    small = QtGui.QImage(200, 125, QtGui.QImage.Format.Format_RGB32)
+    small.fill(QtGui.QColor("#ff0000"))
+    assert small.save(str(tmp_path / "shot-thumb.png"))
+    view.add_message(question(attachments=[
+        AttachmentView("image", str(full), str(tmp_path / "shot-thumb.png"), width=1280, height=800)]))
+    thumbnail = view.bubble("q1").attachments.thumbnails[0]
+    shown = thumbnail.icon().pixmap(thumbnail.iconSize()).toImage()
+    assert shown.pixelColor(shown.width() // 2, shown.height() // 2) == QtGui.QColor("#ff0000")
+    assert thumbnail.iconSize() == QtCore.QSize(200, 125)
+    qtbot.mouseClick(thumbnail, Qt.MouseButton.LeftButton)
+    assert view.image_viewer.image.pixmap().size() == QtCore.QSize(1280, 800)
+    view.image_viewer.close()
+
+
+def test_a_screenshot_without_its_small_copy_shows_the_image_itself(view, tmp_path):
+    full = samples.write_image(tmp_path / "shot.png", 640, 400)
+    view.add_message(question(attachments=[AttachmentView("image", str(full), str(tmp_path / "gone-thumb.png"))]))
+    thumbnail = view.bubble("q1").attachments.thumbnails[0]
+    assert not thumbnail.icon().isNull() and not thumbnail.text()
+
+
 def test_missing_screenshot_says_so_instead_of_failing(view, qtbot, tmp_path):
     view.add_message(question(attachments=[AttachmentView("image", str(tmp_path / "gone.png"))]))
     thumbnail = view.bubble("q1").attachments.thumbnails[0]
