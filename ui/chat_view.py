@@ -73,6 +73,9 @@ class ChatView(QtWidgets.QWidget):
         self.scroll.setWidget(self.transcript)
         self.scroll.setAccessibleName("Conversation transcript")
         self.scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        # The first QWidget that PySide hands back from Qt makes it build every QWidget subclass it
+        # knows (~10 ms, once). Do it now, before the window shows, not in the first message bubble.
+        self.scroll.viewport()
         bar = self.scroll.verticalScrollBar()
         bar.valueChanged.connect(self._remember_scroll)
         bar.rangeChanged.connect(self._keep_at_bottom)
