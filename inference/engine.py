@@ -11,6 +11,7 @@ answer it gave, only the new turn's tokens are prefilled (the screenshot is not 
 import hashlib
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -261,10 +262,33 @@ def _turn_key(turn: Turn) -> str:
         if isinstance(part, TextPart):
             h.update(b"t" + part.text.encode())
         elif isinstance(part, ImagePart):
-            h.update(b"i" + repr((part.image.size, part.image.mode)).encode() + part.image.tobytes())
+            h.update(b"i" + _media_digest(part.image, lambda im: repr((im.size, im.mode)).encode() + im.tobytes()))
         elif isinstance(part, AudioPart):
-            h.update(b"a" + str(part.sample_rate).encode() + part.samples.tobytes())
+            h.update(b"a" + str(part.sample_rate).encode()
+                     + _media_digest(part.samples, lambda samples: samples.tobytes()))
     return h.hexdigest()
+
+
+_DIGESTS: dict[int, tuple[weakref.ref, bytes]] = {}  # id(image or samples) -> (the object, digest)
+
+
+def _media_digest(obj, content) -> bytes:
+    """The digest of an image's pixels or a clip's samples, remembered for as long as the object lives.
+
+    Every answer fingerprints every turn of the conversation (16 ms per 2560x1440 screenshot); the
+    app hands the same objects again on a follow-up (it caches what it read from the history), so
+    each is hashed once. Parts are treated as immutable once given to the engine, as Turn's are.
+    """
+    known = _DIGESTS.get(id(obj))
+    if known is not None and known[0]() is obj:
+        return known[1]
+    digest = hashlib.blake2b(content(obj), digest_size=16).digest()
+    try:
+        ref = weakref.ref(obj, lambda _ref, key=id(obj): _DIGESTS.pop(key, None))
+    except TypeError:  # not weak-referenceable: hash it each time
+        return digest
+    _DIGESTS[id(obj)] = (ref, digest)
+    return digest
 
 
 def resident_bytes(*models) -> int:

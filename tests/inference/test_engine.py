@@ -409,3 +409,26 @@ def test_a_prefilled_screenshot_is_not_reused_for_another_one(fresh):
     fresh.prefill([Turn.user(ImagePart(screenshot(1)), AudioPart(recording(1.0), RATE))])
     _, last = fresh.answer([Turn.user(ImagePart(screenshot(2)), AudioPart(recording(1.0), RATE), "What?")], GREEDY)
     assert last.stats.reused_tokens < 273
+
+
+def test_media_is_fingerprinted_once_per_object_and_not_kept_alive():
+    """Every answer fingerprints the whole conversation; the same screenshot object is hashed once."""
+    import gc
+
+    from inference import engine as engine_module
+
+    calls = []
+
+    def pixels(image):
+        calls.append(image)
+        return image.tobytes()
+
+    shot, same_pixels = Image.new("RGB", (64, 32), "red"), Image.new("RGB", (64, 32), "red")
+    first = engine_module._media_digest(shot, pixels)
+    assert engine_module._media_digest(shot, pixels) == first and len(calls) == 1
+    assert engine_module._media_digest(same_pixels, pixels) == first and len(calls) == 2
+    assert engine_module._media_digest(Image.new("RGB", (64, 32), "blue"), pixels) != first
+    key = id(shot)
+    del shot, calls[:]
+    gc.collect()
+    assert key not in engine_module._DIGESTS
