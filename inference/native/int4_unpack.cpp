@@ -68,6 +68,30 @@ __attribute__((target("avx512f,avx512bw"))) void unpack_row_avx512(const uint8_t
     }
   }
 }
+
+// With AVX512-BF16 (Sapphire Rapids, Zen 4 and later) one instruction rounds 32 floats to bf16.
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) void unpack_row_avx512bf16(
+    const uint8_t* src, int64_t block_stride, const float* scale, const float* shift, uint16_t* out,
+    int64_t blocks) {
+  const __m512i mask = _mm512_set1_epi32(15);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* bytes = src + b * block_stride;
+    const int64_t base = b * 64;
+    __m512i q0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes)));
+    __m512i q1 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + 16)));
+    // rows 0-15 and 16-31: low nibbles; rows 32-47 and 48-63: high nibbles
+    __m512 r0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(q0, mask)), _mm512_loadu_ps(scale + base),
+                                _mm512_loadu_ps(shift + base));
+    __m512 r1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(q1, mask)), _mm512_loadu_ps(scale + base + 16),
+                                _mm512_loadu_ps(shift + base + 16));
+    __m512 r2 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(q0, 4)), _mm512_loadu_ps(scale + base + 32),
+                                _mm512_loadu_ps(shift + base + 32));
+    __m512 r3 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(q1, 4)), _mm512_loadu_ps(scale + base + 48),
+                                _mm512_loadu_ps(shift + base + 48));
+    _mm512_storeu_si512(out + base, (__m512i)_mm512_cvtne2ps_pbh(r1, r0));
+    _mm512_storeu_si512(out + base + 32, (__m512i)_mm512_cvtne2ps_pbh(r3, r2));
+  }
+}
 #endif
 
 }  // namespace
@@ -95,6 +119,7 @@ void unpack_slice(const torch::Tensor& packed, const torch::Tensor& scale, const
   uint16_t* dst = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
 #ifdef SEESAY_AVX512
   const bool avx512 = B == 64 && __builtin_cpu_supports("avx512bw");
+  const bool avx512bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
 #endif
   at::parallel_for(0, K, 64, [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
@@ -102,6 +127,10 @@ void unpack_slice(const torch::Tensor& packed, const torch::Tensor& scale, const
       const float* s = sc + (k / group) * N + b0 * B;
       const float* z = sh + (k / group) * N + b0 * B;
 #ifdef SEESAY_AVX512
+      if (avx512bf16) {
+        unpack_row_avx512bf16(row, K * half, s, z, dst + k * width, b1 - b0);
+        continue;
+      }
       if (avx512) {
         unpack_row_avx512(row, K * half, s, z, dst + k * width, b1 - b0);
         continue;
