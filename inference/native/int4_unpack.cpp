@@ -104,8 +104,9 @@ std::vector<torch::Tensor> scales(const torch::Tensor& scale_shift) {
 }
 
 // Rows [b0 * B, b1 * B) of W, transposed, into out: bf16 [K, (b1 - b0) * B], contiguous.
+// isa: the most the CPU may use: 2 = AVX512-BF16, 1 = AVX-512, 0 = the plain loop (tests try each).
 void unpack_slice(const torch::Tensor& packed, const torch::Tensor& scale, const torch::Tensor& shift,
-                  int64_t group, int64_t B, int64_t b0, int64_t b1, torch::Tensor& out) {
+                  int64_t group, int64_t B, int64_t b0, int64_t b1, torch::Tensor& out, int64_t isa) {
   TORCH_CHECK(packed.scalar_type() == torch::kUInt8 && packed.is_contiguous() && packed.dim() == 2);
   const int64_t N = packed.size(0), K = packed.size(1) * 2, half = B / 2, width = (b1 - b0) * B;
   TORCH_CHECK(B > 0 && B % 2 == 0 && N % B == 0 && group > 0 && K % group == 0, "unsupported shape");
@@ -118,8 +119,8 @@ void unpack_slice(const torch::Tensor& packed, const torch::Tensor& scale, const
   const float* sh = shift.data_ptr<float>();
   uint16_t* dst = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
 #ifdef SEESAY_AVX512
-  const bool avx512 = B == 64 && __builtin_cpu_supports("avx512bw");
-  const bool avx512bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
+  const bool avx512 = isa >= 1 && B == 64 && __builtin_cpu_supports("avx512bw");
+  const bool avx512bf16 = avx512 && isa >= 2 && __builtin_cpu_supports("avx512bf16");
 #endif
   at::parallel_for(0, K, 64, [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
@@ -143,5 +144,7 @@ void unpack_slice(const torch::Tensor& packed, const torch::Tensor& scale, const
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("scales", &scales, "float32 scale and shift - 8 * scale from bf16 [K/group, N, 2]");
-  m.def("unpack_slice", &unpack_slice, "rows [b0*B, b1*B) of an int4-packed weight, as bf16 W^T");
+  m.def("unpack_slice", &unpack_slice, "rows [b0*B, b1*B) of an int4-packed weight, as bf16 W^T",
+        py::arg("packed"), py::arg("scale"), py::arg("shift"), py::arg("group"), py::arg("B"), py::arg("b0"),
+        py::arg("b1"), py::arg("out"), py::arg("isa") = 2);
 }

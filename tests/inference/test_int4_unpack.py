@@ -57,9 +57,10 @@ def test_reference_unpack_is_what_torchs_int4_kernel_multiplies_by():
     torch.testing.assert_close(x @ weight_t, expected, rtol=2e-2, atol=2e-2)
 
 
-@pytest.mark.parametrize("rows", [64, 32, 16])
-def test_kernel_unpacks_any_slice_like_the_reference(kernel, rows):
-    """64-row blocks take the AVX-512 path where the CPU has it; other block sizes the plain loop."""
+@pytest.mark.parametrize("rows, isa", [(64, 2), (64, 1), (64, 0), (32, 2), (16, 2)])
+def test_kernel_unpacks_any_slice_like_the_reference(kernel, rows, isa):
+    """64-row blocks take the AVX512-BF16 or AVX-512 path where the CPU has them (``isa`` caps
+    it); other block sizes, and ``isa=0``, the plain loop."""
     generator = torch.Generator().manual_seed(rows)
     n, k, group = rows * 6, 256, 64
     q = torch.randint(0, 16, (n, k), dtype=torch.uint8, generator=generator)
@@ -68,7 +69,7 @@ def test_kernel_unpacks_any_slice_like_the_reference(kernel, rows):
     scale, shift = kernel.scales(scale_shift)
     expected = int4_unpack.unpack_reference(packed, scale_shift, group, rows)
     out = torch.empty(k, 3 * rows, dtype=torch.bfloat16)
-    kernel.unpack_slice(packed, scale, shift, group, rows, 2, 5, out)
+    kernel.unpack_slice(packed, scale, shift, group, rows, 2, 5, out, isa=isa)
     torch.testing.assert_close(out, expected[:, 2 * rows : 5 * rows], rtol=1 / 128, atol=1e-6)
 
 
