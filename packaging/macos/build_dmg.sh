@@ -12,8 +12,8 @@ version=$("$py" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "r
 arch=$(uname -m)
 
 "$py" -c "import PyInstaller" 2>/dev/null || "$py" -m pip install -q -e ".[build]"
-# quanto's CPU extension; without it int4 unpacks with pure torch (same values), so go on.
-"$py" packaging/quanto_ext/build_ext.py || echo "build_dmg.sh: WARNING quanto extension not built"
+# The C++ kernels; without them int4 unpacks with pure torch (same values, slower prefill), so go on.
+"$py" packaging/quanto_ext/build_ext.py || echo "build_dmg.sh: WARNING C++ kernels not built"
 rm -rf dist/seesay dist/Seesay.app
 "$py" -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller packaging/seesay.spec
 [ -x dist/Seesay.app/Contents/MacOS/seesay ] || { echo "build_dmg.sh: Seesay.app was not built" >&2; exit 1; }

@@ -40,12 +40,22 @@ def build(out_dir: Path) -> list[Path]:
     os.environ.setdefault("MAX_JOBS", str(os.cpu_count() or 1))
     os.environ["PATH"] = quant_kernels.tool_path()  # torch runs `ninja` from PATH
     (out_dir / quant_kernels.VERSION_FILE).write_text(torch.__version__)
-    built = [
-        _compile("quanto_cpp", [quanto_src / s for s in QUANTO_SOURCES], out_dir),
-        _compile(int4_unpack.LIBRARY, [REPO / "inference" / "native" / "int4_unpack.cpp"], out_dir),
+    kernels = [  # name, sources, load-and-check (each raises when the library is wrong)
+        ("quanto_cpp", [quanto_src / s for s in QUANTO_SOURCES],
+         lambda path: quant_kernels.load_library(path, "quanto_cpp")),
+        (int4_unpack.LIBRARY, [REPO / "inference" / "native" / "int4_unpack.cpp"],
+         lambda path: int4_unpack._check(quant_kernels.import_extension(path, int4_unpack.LIBRARY))),
     ]
-    quant_kernels.load_library(built[0], "quanto_cpp")  # checks it unpacks like pure torch
-    int4_unpack._check(quant_kernels.import_extension(built[1], int4_unpack.LIBRARY))
+    built, failed = [], []
+    for name, sources, check in kernels:  # one that fails does not stop the other
+        try:
+            path = _compile(name, sources, out_dir)
+            check(path)
+            built.append(path)
+        except (Exception, SystemExit) as error:  # noqa: BLE001 - a compiler error is any of them
+            failed.append(f"{name}: {error}")
+    if failed:
+        raise SystemExit("build_ext: could not build " + "; ".join(failed))
     return built
 
 
