@@ -2,7 +2,8 @@
 
 The app owns the conversations: it answers ``searchChanged(text)`` (sent a moment after typing
 stops) by calling ``set_conversations`` with the matches, and ``renameRequested(id, title)`` /
-``deleteRequested(id)`` by changing its store and calling ``set_conversations`` again.
+``deleteRequested(id)`` (sent once the user confirmed) by changing its store and calling
+``set_conversations`` again.
 """
 
 from ui.qt import QtGui, QtWidgets, Qt, QTimer, Signal
@@ -139,9 +140,22 @@ class ConversationList(QtWidgets.QWidget):
             self.list.editItem(item)
 
     def delete_current(self) -> None:
-        conversation_id = self.current_id()
-        if conversation_id is not None:
-            self.deleteRequested.emit(conversation_id)
+        """Ask first: deleting takes the conversation's screenshots and recordings with it."""
+        conversation_id, item = self.current_id(), self.list.currentItem()
+        if conversation_id is None or item is None:
+            return
+        box = QtWidgets.QMessageBox(
+            QtWidgets.QMessageBox.Icon.Question, "Delete conversation",
+            f"Delete \u201c{item.text()}\u201d with its screenshots and recordings? This cannot be undone.",
+            parent=self)
+        delete = box.addButton("Delete", QtWidgets.QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(box.addButton(QtWidgets.QMessageBox.StandardButton.Cancel))
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _result: box.clickedButton() is delete
+                             and self.deleteRequested.emit(conversation_id))
+        self.confirm_delete = box  # the open question, for keyboard users' screen readers and tests
+        box.open()
 
     def export_current(self) -> None:
         conversation_id = self.current_id()

@@ -67,15 +67,34 @@ def test_rename_button_opens_the_editor(conversations, qtbot):
     assert conversations.list.state() == conversations.list.State.EditingState
 
 
-def test_delete_button_and_delete_key_ask_to_delete(conversations, qtbot):
+def answer_delete_question(conversations, qtbot, button_text: str) -> None:
+    box = conversations.confirm_delete
+    qtbot.waitUntil(box.isVisible)
+    assert "cannot be undone" in box.text()
+    [button] = [b for b in box.buttons() if b.text().replace("&", "") == button_text]
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_delete_button_and_delete_key_ask_before_deleting(conversations, qtbot):
     conversations.set_current("c3")
+    title = conversations.list.currentItem().text()
     with qtbot.waitSignal(conversations.deleteRequested) as deleted:
         qtbot.mouseClick(conversations.delete_button, Qt.MouseButton.LeftButton)
+        assert title in conversations.confirm_delete.text()
+        answer_delete_question(conversations, qtbot, "Delete")
     assert deleted.args == ["c3"]
     conversations.list.setFocus()
     with qtbot.waitSignal(conversations.deleteRequested) as deleted:
         qtbot.keyClick(conversations.list, Qt.Key.Key_Delete)
+        answer_delete_question(conversations, qtbot, "Delete")
     assert deleted.args == ["c3"]
+
+
+def test_cancelling_the_delete_question_keeps_the_conversation(conversations, qtbot):
+    conversations.set_current("c2")
+    with qtbot.assertNotEmitted(conversations.deleteRequested, wait=50):
+        qtbot.mouseClick(conversations.delete_button, Qt.MouseButton.LeftButton)
+        answer_delete_question(conversations, qtbot, "Cancel")
 
 
 def test_rename_and_delete_need_a_selection(conversations):
