@@ -138,11 +138,11 @@ def test_ctrl_v_with_text_still_pastes_text(qtbot, bar):
 
 
 def _drop(target: QtWidgets.QWidget, mime: QtCore.QMimeData) -> QtGui.QDropEvent:
-    pos = QtCore.QPointF(target.rect().center())
-    enter = QtGui.QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime,
+    center = target.rect().center()  # Qt takes a QPoint for the enter event, a QPointF for the drop
+    enter = QtGui.QDragEnterEvent(center, Qt.DropAction.CopyAction, mime,
                                   Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QtWidgets.QApplication.sendEvent(target, enter)
-    drop = QtGui.QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+    drop = QtGui.QDropEvent(QtCore.QPointF(center), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     QtWidgets.QApplication.sendEvent(target, drop)
     return enter, drop
