@@ -236,6 +236,9 @@ class CaptureController(QObject):
             self._recorded.emit(mic.stop_recording(), "")
         except MicrophoneError as error:
             self._recorded.emit(None, str(error))
+        except Exception as error:  # noqa: BLE001 - push-to-talk must stay usable: say it, go on
+            log.exception("finishing the recording failed")
+            self._recorded.emit(None, f"The recording could not be finished ({type(error).__name__}: {error}).")
 
     def _ask_recorded(self, samples, error: str) -> None:
         self._finishing = False

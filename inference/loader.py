@@ -45,6 +45,7 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
     report_progress("Starting the engine", 0.05)
     from inference.warm_imports import import_engine_libraries
 
+    _quiet_torch()  # before the imports: importing optimum.quanto logs a CUDA warning otherwise
     import_engine_libraries(quantized=options.quantization != "none")  # torch: only after the cheap checks
     _quiet_libraries()
     from inference.device import choose_device, choose_dtype
@@ -89,11 +90,15 @@ def _kernels(quanto_choices, dense_layers: int) -> str:
     return ", ".join([*(str(k) for k in quanto_choices), f"int4 unpack: {unpack} ({dense_layers} layers prefill in bf16)"])
 
 
-def _quiet_libraries() -> None:
-    """Library progress bars and warnings are not for users: the caller reports progress."""
+def _quiet_torch() -> None:
     import logging
 
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+
+
+def _quiet_libraries() -> None:
+    """Library progress bars and warnings are not for users: the caller reports progress."""
+    _quiet_torch()
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()

@@ -29,10 +29,11 @@ log = logging.getLogger(__name__)
 
 # (package, library inside it, dlopen mode): torch's loading order, then triton (torch._dynamo
 # imports it when it is installed).
+# The modes are read when preloading: os.RTLD_* exist on Unix only.
 _NATIVE = (
-    ("torch", "lib/libtorch_global_deps.so", os.RTLD_NOW | os.RTLD_GLOBAL),
-    ("torch", "lib/libtorch.so", os.RTLD_NOW),
-    ("triton", "_C/libtriton.so", os.RTLD_NOW),
+    ("torch", "lib/libtorch_global_deps.so", ("RTLD_NOW", "RTLD_GLOBAL")),
+    ("torch", "lib/libtorch.so", ("RTLD_NOW",)),
+    ("triton", "_C/libtriton.so", ("RTLD_NOW",)),
 )
 
 
@@ -72,7 +73,10 @@ def _preload_native() -> None:
     except (OSError, AttributeError):
         return
     dlopen.restype, dlopen.argtypes = ctypes.c_void_p, (ctypes.c_char_p, ctypes.c_int)
-    for package, name, mode in _NATIVE:
+    for package, name, flags in _NATIVE:
+        mode = 0
+        for flag in flags:
+            mode |= getattr(os, flag)
         spec = importlib.util.find_spec(package)
         if spec is None or not spec.submodule_search_locations:
             continue

@@ -19,6 +19,9 @@
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #include <immintrin.h>
 #define SEESAY_AVX512 1
+#if defined(__clang__) || __GNUC__ >= 10  // AVX512-BF16 intrinsics and cpu check: GCC 10, clang 9
+#define SEESAY_AVX512BF16 1
+#endif
 #endif
 
 namespace {
@@ -69,6 +72,7 @@ __attribute__((target("avx512f,avx512bw"))) void unpack_row_avx512(const uint8_t
   }
 }
 
+#ifdef SEESAY_AVX512BF16
 // With AVX512-BF16 (Sapphire Rapids, Zen 4 and later) one instruction rounds 32 floats to bf16.
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) void unpack_row_avx512bf16(
     const uint8_t* src, int64_t block_stride, const float* scale, const float* shift, uint16_t* out,
@@ -92,6 +96,7 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void unpack_row_avx512bf1
     _mm512_storeu_si512(out + base + 32, (__m512i)_mm512_cvtne2ps_pbh(r3, r2));
   }
 }
+#endif  // SEESAY_AVX512BF16
 #endif
 
 }  // namespace
@@ -120,7 +125,11 @@ void unpack_slice(const torch::Tensor& packed, const torch::Tensor& scale, const
   uint16_t* dst = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
 #ifdef SEESAY_AVX512
   const bool avx512 = isa >= 1 && B == 64 && __builtin_cpu_supports("avx512bw");
+#ifdef SEESAY_AVX512BF16
   const bool avx512bf16 = avx512 && isa >= 2 && __builtin_cpu_supports("avx512bf16");
+#else
+  const bool avx512bf16 = false;
+#endif
 #endif
   at::parallel_for(0, K, 64, [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
@@ -128,10 +137,12 @@ void unpack_slice(const torch::Tensor& packed, const torch::Tensor& scale, const
       const float* s = sc + (k / group) * N + b0 * B;
       const float* z = sh + (k / group) * N + b0 * B;
 #ifdef SEESAY_AVX512
+#ifdef SEESAY_AVX512BF16
       if (avx512bf16) {
         unpack_row_avx512bf16(row, K * half, s, z, dst + k * width, b1 - b0);
         continue;
       }
+#endif
       if (avx512) {
         unpack_row_avx512(row, K * half, s, z, dst + k * width, b1 - b0);
         continue;

@@ -39,7 +39,8 @@ def build(out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MAX_JOBS", str(os.cpu_count() or 1))
     os.environ["PATH"] = quant_kernels.tool_path()  # torch runs `ninja` from PATH
-    (out_dir / quant_kernels.VERSION_FILE).write_text(torch.__version__)
+    marker = out_dir / quant_kernels.VERSION_FILE
+    marker.unlink(missing_ok=True)  # rewritten once the libraries match this torch
     kernels = [  # name, sources, load-and-check (each raises when the library is wrong)
         ("quanto_cpp", [quanto_src / s for s in QUANTO_SOURCES],
          lambda path: quant_kernels.load_library(path, "quanto_cpp")),
@@ -48,15 +49,25 @@ def build(out_dir: Path) -> list[Path]:
     ]
     built, failed = [], []
     for name, sources, check in kernels:  # one that fails does not stop the other
+        for old in _libraries(out_dir, name):  # never leave one built for another torch beside the marker
+            old.unlink()
         try:
             path = _compile(name, sources, out_dir)
             check(path)
             built.append(path)
         except (Exception, SystemExit) as error:  # noqa: BLE001 - a compiler error is any of them
+            for partial in _libraries(out_dir, name):
+                partial.unlink()
             failed.append(f"{name}: {error}")
+    if built:
+        marker.write_text(torch.__version__)
     if failed:
         raise SystemExit("build_ext: could not build " + "; ".join(failed))
     return built
+
+
+def _libraries(folder: Path, name: str) -> list[Path]:
+    return [p for p in folder.glob(f"{name}.*") if p.suffix in (".so", ".pyd")]
 
 
 def _compile(name: str, sources: list[Path], out_dir: Path) -> Path:
@@ -65,8 +76,8 @@ def _compile(name: str, sources: list[Path], out_dir: Path) -> Path:
     module = load(name=name, sources=[str(s) for s in sources],
                   extra_cflags=["/O2"] if sys.platform == "win32" else ["-O3"],
                   build_directory=str(out_dir), verbose=False)
-    path = quant_kernels.find_library(out_dir, name)
-    if path is None or Path(module.__file__).resolve() != path.resolve():
+    path = Path(module.__file__)
+    if path.parent.resolve() != out_dir.resolve():
         raise SystemExit(f"build_ext: expected {name} in {out_dir}, got {module.__file__}")
     return path
 

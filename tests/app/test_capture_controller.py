@@ -67,7 +67,7 @@ def test_push_to_talk_sends_the_spoken_question_to_the_engine(qtbot, ready, virt
         desktop.capture.talk_released()
         # The post-roll (0.25 s more sound) is waited for off the GUI thread: the release returned
         # while it is still being recorded, and a second press meanwhile starts nothing.
-        assert desktop.capture.microphone.is_recording and desktop.chat.conversation_id is None
+        assert desktop.capture._finishing and desktop.chat.conversation_id is None
         desktop.capture.talk_pressed()
     assert done.args[0] in ("stop", "length"), done.args
     assert not desktop.capture.microphone.is_recording
