@@ -186,7 +186,8 @@ class ChatController(QObject):
 
     def _store_and_ask(self, text: str, parts: list, detail: int | None, sent_from_input: list | None) -> None:
         self._answer = {"request": None, "conversation": self.conversation_id, "detail": detail,
-                        "chips": sent_from_input}
+                        "chips": sent_from_input, "text_sent": text, "stopped": False}
+        self.input.set_busy(True)  # Send becomes Stop at once: Stop now means "don't answer"
         self.saver.save(self.conversation_id, text, parts)
 
     def _on_saved(self, message) -> None:
@@ -194,22 +195,43 @@ class ChatController(QObject):
         if waiting is None or waiting["request"] is not None:
             return
         self._answer = None
-        if waiting["chips"] is not None:  # sent from the input bar: it is done with the question
-            for chip in waiting["chips"]:
-                self.pending.pop(chip, None)
-            self.input.clear()
+        if waiting["chips"] is not None:  # sent from the input bar: done with what was sent, only that
+            self._take_sent_from_input(waiting["chips"], waiting["text_sent"])
         if self.conversation_id == waiting["conversation"]:
             self.window.chat.add_message(to_view(message))
         else:  # "New conversation" was pressed while it was stored: show the question being answered
             self.conversation_id = waiting["conversation"]
             self.open_conversation_again()
-        self._ask(waiting["detail"])
         self.refresh_conversations()
+        if waiting["stopped"]:  # Stop came before the answer began: the question stays, unanswered
+            self.input.set_busy(False)
+            self.answerDone.emit("cancelled", "")
+            return
+        try:
+            self._ask(waiting["detail"])
+        except SeesayError as error:  # the history could not start the answer (disk full, ...)
+            self._answer = None
+            self.input.set_busy(False)
+            self.window.show_error(str(error))
+            self.answerDone.emit("error", str(error))
+
+    def _take_sent_from_input(self, chips: list, text_sent: str) -> None:
+        """What the user typed or attached while the question was being stored stays in the input."""
+        for chip in chips:
+            self.pending.pop(chip, None)
+        if self.input.text().strip() == text_sent and not set(self.input.attachment_ids()) - set(chips):
+            self.input.clear()
+            return
+        for chip in chips:
+            self.input.remove_attachment(chip)
+        if self.input.text().strip() == text_sent:
+            self.input.set_text("")
 
     def _on_save_failed(self, message: str) -> None:
         if self._answer is None or self._answer["request"] is not None:
             return
         self._answer = None
+        self.input.set_busy(False)
         self.window.show_error(message)
         self.answerDone.emit("error", message)
 
@@ -251,7 +273,11 @@ class ChatController(QObject):
         return turns + [Turn("user", parts)] if parts else None
 
     def stop(self) -> None:
-        if self._answer is not None:
+        if self._answer is None:
+            return
+        if self._answer["request"] is None:  # still being stored: the answer will not start
+            self._answer["stopped"] = True
+        else:
             self.bridge.cancel()
 
     def regenerate(self) -> None:

@@ -117,6 +117,41 @@ def test_a_question_that_cannot_be_stored_stays_in_the_input_and_says_why(qtbot,
     chat.chat.pending.clear()
 
 
+def test_while_a_question_is_stored_the_input_keeps_new_work_and_stop_means_do_not_answer(qtbot, chat, monkeypatch):
+    """Storing takes a moment (a PNG to encode): what the user types or attaches meanwhile stays in
+    the input, and Stop (Esc) pressed then keeps the question but starts no answer."""
+    release = threading.Event()
+    add_message = chat.store.add_message
+
+    def held(*args):  # the real store, held until the test has typed, attached and pressed Stop
+        release.wait(ANSWER_TIMEOUT_MS / 1000)
+        return add_message(*args)
+
+    monkeypatch.setattr(chat.store, "add_message", held)
+    bar = chat.window.input_bar
+    chat.chat.attach_image(picture("sent"))
+    bar.set_text("The question being stored")
+    try:
+        with qtbot.assertNotEmitted(chat.chat.answerStarted):
+            with qtbot.waitSignal(chat.chat.answerDone, timeout=ANSWER_TIMEOUT_MS) as done:
+                assert chat.chat.send(bar.text())
+                assert bar.is_busy()  # Send became Stop at once
+                chat.chat.attach_image(picture("attached meanwhile"))
+                bar.set_text("A follow-up typed meanwhile")
+                chat.window.chat.stopRequested.emit()
+                release.set()
+    finally:
+        release.set()
+    assert done.args[0] == "cancelled" and not bar.is_busy() and not chat.chat.is_answering()
+    [question] = stored(chat)
+    assert question.role == "user" and question.text == "The question being stored"
+    assert bar.text() == "A follow-up typed meanwhile"
+    [late_chip] = bar.attachment_ids()
+    assert list(chat.chat.pending) == [late_chip]
+    bar.clear()
+    chat.chat.pending.clear()
+
+
 def test_dropped_files_become_attachments_and_a_bad_one_is_explained(qtbot, chat, tmp_path):
     image, audio, broken = tmp_path / "shot.png", tmp_path / "voice.wav", tmp_path / "broken.png"
     picture().save(image)
