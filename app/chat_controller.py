@@ -186,7 +186,7 @@ class ChatController(QObject):
 
     def _store_and_ask(self, text: str, parts: list, detail: int | None, sent_from_input: list | None) -> None:
         self._answer = {"request": None, "conversation": self.conversation_id, "detail": detail,
-                        "chips": sent_from_input, "text_sent": text, "stopped": False}
+                        "chips": sent_from_input, "text_sent": text, "parts": parts, "stopped": False}
         self.input.set_busy(True)  # Send becomes Stop at once: Stop now means "don't answer"
         self.saver.save(self.conversation_id, text, parts)
 
@@ -215,6 +215,15 @@ class ChatController(QObject):
             self.window.show_error(str(error))
             self.answerDone.emit("error", str(error))
 
+    def _put_back(self, text: str, parts: list) -> None:
+        for part in parts:
+            if isinstance(part, ImagePart):
+                self.attach_image(part.image)
+            elif isinstance(part, AudioPart):
+                self.attach_audio(part.samples, part.sample_rate)
+        if not self.input.text().strip():
+            self.input.set_text(text)
+
     def _take_sent_from_input(self, chips: list, text_sent: str) -> None:
         """What the user typed or attached while the question was being stored stays in the input."""
         for chip in chips:
@@ -228,10 +237,13 @@ class ChatController(QObject):
             self.input.set_text("")
 
     def _on_save_failed(self, message: str) -> None:
-        if self._answer is None or self._answer["request"] is not None:
+        waiting = self._answer
+        if waiting is None or waiting["request"] is not None:
             return
         self._answer = None
         self.input.set_busy(False)
+        if waiting["chips"] is None:  # an edited question: its old version is gone, so it goes to the input
+            self._put_back(waiting["text_sent"], waiting["parts"])
         self.window.show_error(message)
         self.answerDone.emit("error", message)
 

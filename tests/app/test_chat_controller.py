@@ -117,6 +117,23 @@ def test_a_question_that_cannot_be_stored_stays_in_the_input_and_says_why(qtbot,
     chat.chat.pending.clear()
 
 
+def test_an_edited_question_that_cannot_be_stored_comes_back_to_the_input(qtbot, chat, monkeypatch):
+    ask(qtbot, chat, "What colour is this?", picture())
+
+    def full_disk(*_args):
+        raise StoreError("Seesay could not save to its history (disk full); free some disk space and try again.")
+
+    monkeypatch.setattr(chat.store, "add_message", full_disk)
+    with qtbot.waitSignal(chat.chat.answerDone, timeout=ANSWER_TIMEOUT_MS) as done:
+        chat.window.chat.editResendRequested.emit("What shape is this?")
+    assert done.args[0] == "error" and "disk space" in chat.window.banner.text()
+    assert chat.window.input_bar.text() == "What shape is this?"
+    [chip] = chat.window.input_bar.attachment_ids()
+    assert chat.chat.pending[chip].image.size == (320, 200)
+    chat.window.input_bar.clear()
+    chat.chat.pending.clear()
+
+
 def test_while_a_question_is_stored_the_input_keeps_new_work_and_stop_means_do_not_answer(qtbot, chat, monkeypatch):
     """Storing takes a moment (a PNG to encode): what the user types or attaches meanwhile stays in
     the input, and Stop (Esc) pressed then keeps the question but starts no answer."""
