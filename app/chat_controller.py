@@ -83,6 +83,7 @@ class ChatController(QObject):
             self.window.conversations.set_current(str(self.conversation_id))
 
     def new_conversation(self) -> None:
+        self.leave_conversation()
         self.conversation_id = None
         self.window.chat.clear()
         self.window.conversations.set_current(None)
@@ -91,8 +92,18 @@ class ChatController(QObject):
     def open_conversation(self, conversation_id: int) -> None:
         if self._answer is not None or conversation_id == self.conversation_id:
             return
+        self.leave_conversation()
         self.conversation_id = conversation_id
         self.window.chat.set_messages([to_view(m) for m in self.store.messages(conversation_id)])
+
+    def leave_conversation(self, quitting: bool = False) -> None:
+        """With "Keep screenshots" off, a conversation's screenshots go when the user leaves it (a
+        new one, another one, quitting): follow-ups while it is open still see them."""
+        if self.conversation_id is None or self.settings().keep_screenshots:
+            return
+        if self._answer is not None and not quitting:  # the answer being written still needs them
+            return
+        self._guard(self.store.forget_images, self.conversation_id)
 
     def delete_conversation(self, conversation_id: str) -> None:
         cid = int(conversation_id)

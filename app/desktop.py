@@ -204,6 +204,7 @@ class Desktop:
         self.download.shutdown()
         self.bridge.shutdown()
         self.chat.saver.shutdown()
+        self.chat.leave_conversation(quitting=True)  # "Keep screenshots" off: the open conversation's go too
         self.store.close()
 
 

@@ -303,6 +303,16 @@ class HistoryStore:
         delete_files(paths + [thumbnail_path(p) for p in paths])
         return count
 
+    def forget_images(self, conversation_id: int) -> int:
+        """Delete a conversation's screenshot files, keeping the messages ("Keep screenshots" off).
+
+        The history still lists each screenshot (its size), so the transcript and the model can say
+        one was there; returns how many files were removed."""
+        messages = self.messages(conversation_id)
+        paths = [a.path for m in messages for a in m.attachments if a.kind == "image" and a.path.exists()]
+        delete_files(paths + [thumbnail_path(p) for p in paths])
+        return len(paths)
+
     def export_markdown(self, conversation_id: int, dest_dir: Path | str) -> Path:
         from app.store_export import export_markdown
 

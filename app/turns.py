@@ -43,7 +43,11 @@ def to_turns(messages: list[Message], system_prompt: str = "") -> list[Turn]:
         parts = []
         for attachment in message.attachments:
             path = Path(attachment.path)
-            stamp = path.stat().st_mtime if path.exists() else 0.0
+            if not path.exists():  # not kept ("Keep screenshots" off), or removed by hand: say so
+                what = "A screenshot" if attachment.kind == "image" else "A voice clip"
+                parts.append(TextPart(f"[{what} was attached here; it is no longer available.]"))
+                continue
+            stamp = path.stat().st_mtime
             if attachment.kind == "image":
                 parts.append(ImagePart(_image(str(path), stamp)))
             else:

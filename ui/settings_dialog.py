@@ -123,6 +123,8 @@ class SettingsDialog(QtWidgets.QDialog):
                                  lambda v: v or SYSTEM_DEFAULT_MIC)
         self.include_screen = _check("Include the screen when I ask by voice", "Include screen with voice")
         self.keep_screenshots = _check("Keep screenshots with the conversation history", "Keep screenshots")
+        self.keep_screenshots.setToolTip("When off, a conversation's screenshots are deleted when you leave it "
+                                         "(another conversation, a new one, or quitting); the text stays.")
         form = QtWidgets.QFormLayout()
         form.addRow("Image detail", self.image_detail)
         form.addRow("Microphone", self.microphone)

@@ -169,6 +169,33 @@ def test_while_a_question_is_stored_the_input_keeps_new_work_and_stop_means_do_n
     chat.chat.pending.clear()
 
 
+def test_with_keep_screenshots_off_a_conversations_screenshots_go_when_it_is_left(qtbot, chat):
+    chat.models.update_settings({"keep_screenshots": False})
+    try:
+        ask(qtbot, chat, "What is this?", picture())
+        cid = chat.chat.conversation_id
+        question = stored(chat)[0]
+        png, thumb = question.attachments[0].path, question.attachments[0].thumbnail
+        ask(qtbot, chat, "And the colour?")  # while the conversation is open, follow-ups still see it
+        assert png.is_file() and stored(chat)[-1].stats["prompt_tokens"]["image"] > 0
+        chat.window.conversations.newRequested.emit()
+        assert not png.exists() and not thumb.exists()
+        chat.window.conversations.conversationSelected.emit(str(cid))  # back to it: it still answers
+        finish, _ = ask(qtbot, chat, "What was it?")
+        assert finish in ("stop", "length")
+        assert stored(chat)[-1].stats["prompt_tokens"].get("image", 0) == 0  # told it was there, not shown
+        assert [a.kind for a in stored(chat)[0].attachments] == ["image"]  # the history still lists it
+    finally:
+        chat.models.update_settings({"keep_screenshots": True})
+
+
+def test_with_keep_screenshots_on_leaving_a_conversation_keeps_them(qtbot, chat):
+    ask(qtbot, chat, "What is this?", picture())
+    png = stored(chat)[0].attachments[0].path
+    chat.window.conversations.newRequested.emit()
+    assert png.is_file()
+
+
 def test_dropped_files_become_attachments_and_a_bad_one_is_explained(qtbot, chat, tmp_path):
     image, audio, broken = tmp_path / "shot.png", tmp_path / "voice.wav", tmp_path / "broken.png"
     picture().save(image)
