@@ -6,17 +6,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.app.desktop_kit import ANSWER_TIMEOUT_MS, make_desktop, running_desktop, tiny_settings, wait_ready
+from tests.app.desktop_kit import ANSWER_TIMEOUT_MS, make_desktop, tiny_settings, wait_ready
 from ui.qt import QtCore, Qt
 
 AUDIO_TOKENS_PER_S = 25  # 640 samples of 16 kHz audio per soft token
-
-
-@pytest.fixture(scope="module")
-def desktop(qapp, tiny, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("capture")
-    with running_desktop(qapp, tiny, folder) as app:
-        yield app
 
 
 @pytest.fixture

@@ -11,17 +11,10 @@ from PIL import Image, ImageChops
 from app.chat_controller import chip_image
 from app.store import StoreError
 
-from tests.app.desktop_kit import (ANSWER_TIMEOUT_MS, ask, engine_held_at_first_piece, picture, running_desktop,
+from tests.app.desktop_kit import (ANSWER_TIMEOUT_MS, ask, engine_held_at_first_piece, picture,
                                    wait_ready)
 from ui.conversation_list import ID_ROLE
 from ui.view_models import MessageStatus
-
-
-@pytest.fixture(scope="module")
-def desktop(qapp, tiny, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("chat")
-    with running_desktop(qapp, tiny, folder) as app:
-        yield app
 
 
 @pytest.fixture
