@@ -17,11 +17,8 @@ only says yes when it is the layout the kernel reads.
 from __future__ import annotations
 
 import functools
-import logging
 
 import torch
-
-log = logging.getLogger(__name__)
 
 LIBRARY = "seesay_int4"  # built by packaging/quanto_ext/build_ext.py beside quanto's own kernels
 MIN_ROWS = 32  # below this many input rows torch's int4 kernel is the faster one (measured, bench/README.md)
@@ -66,17 +63,7 @@ def library():
     """The prebuilt kernel, checked against ``unpack_reference``; None where it is missing."""
     from inference import quant_kernels
 
-    for folder in quant_kernels.candidate_dirs():
-        path = quant_kernels.find_library(folder, LIBRARY)
-        if path is None:
-            continue
-        try:
-            module = quant_kernels.import_extension(path, LIBRARY)
-            _check(module)
-            return module
-        except (ImportError, OSError, RuntimeError, AssertionError) as error:
-            log.warning("int4 unpack kernel: could not use %s (%s)", path, error)
-    return None
+    return quant_kernels.load_prebuilt(LIBRARY, _check)
 
 
 def available() -> bool:

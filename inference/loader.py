@@ -62,7 +62,7 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
         model.to(device)
     from inference import quant
 
-    dense_layers = quant.dense_prefill(model) if options.quantization == "int4" and device.type == "cpu" else 0
+    routes = quant.route_int4(model) if options.quantization == "int4" and device.type == "cpu" else quant.Int4Routes()
     assistant = None
     if assistant_report is not None:
         report_progress("Loading the drafter", 0.9)
@@ -76,18 +76,21 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
         dtype=str(dtype).removeprefix("torch."), quantization=options.quantization,
         drafter=assistant_report.path.name if assistant_report else None,
         resident_bytes=resident_bytes(model, assistant),
-        kernels=_kernels(quant_kernels.prepare(), dense_layers) if options.quantization == "int4" else "",
+        kernels=_kernels(quant_kernels.prepare(), routes) if options.quantization == "int4" else "",
     )
     report_progress("Ready", 1.0)
     return Engine(model, processor, info, assistant=assistant, context_tokens=options.context_tokens,
                   max_audio_seconds=options.max_audio_seconds)
 
 
-def _kernels(quanto_choices, dense_layers: int) -> str:
-    from inference import int4_unpack
+def _kernels(quanto_choices, routes) -> str:
+    from inference import int4_unpack, int4_vnni
 
     unpack = "prebuilt" if int4_unpack.library() is not None else "missing"
-    return ", ".join([*(str(k) for k in quanto_choices), f"int4 unpack: {unpack} ({dense_layers} layers prefill in bf16)"])
+    vnni = "prebuilt" if int4_vnni.library() is not None else "not used (no AVX512-VNNI, or not built)"
+    return ", ".join([*(str(k) for k in quanto_choices),
+                      f"int4 unpack: {unpack} ({routes.long} layers prefill in bf16)",
+                      f"int4 vnni: {vnni} ({routes.short} layers decode in int8)"])
 
 
 def _quiet_torch() -> None:

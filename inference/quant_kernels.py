@@ -141,6 +141,22 @@ def find_library(folder: Path, name: str) -> Path | None:
     return None
 
 
+def load_prebuilt(name: str, check):
+    """Seesay's own prebuilt kernel ``name`` for this torch, once ``check(module)`` passes; None
+    where it is missing or wrong (the callers then keep torch's own kernels)."""
+    for folder in candidate_dirs():
+        path = find_library(folder, name)
+        if path is None:
+            continue
+        try:
+            module = import_extension(path, name)
+            check(module)
+            return module
+        except (ImportError, OSError, RuntimeError, AssertionError) as error:
+            log.warning("%s: could not use %s (%s)", name, path, error)
+    return None
+
+
 def import_extension(path: Path, name: str):
     """Import a compiled extension module from a file (no compiler, no ninja)."""
     loader = importlib.machinery.ExtensionFileLoader(name, str(path))

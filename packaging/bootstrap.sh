@@ -32,12 +32,12 @@ spec=".[kernels${extras:+,$extras}]"
 .venv/bin/python -c "import app, inference, ui, torch, transformers, optimum.quanto, PySide6" \
   || { echo "bootstrap: the environment did not install cleanly" >&2; exit 1; }
 
-# The C++ kernels (int4 unpacking; ~1 min the first time, then cached in build/quanto_ext). Seesay
-# runs without them, only with a slower int4 prefill, so a machine without a compiler goes on.
+# The C++ kernels (int4 prefill and decoding; ~1 min the first time, then cached in build/quanto_ext).
+# Seesay runs without them, only with slower int4, so a machine without a compiler goes on.
 if command -v c++ >/dev/null || command -v g++ >/dev/null; then
   .venv/bin/python packaging/quanto_ext/build_ext.py 2>&1 | grep -v "No CUDA runtime is found" \
-    || echo "bootstrap: the C++ kernels did not build; int4 prefill will be slower" >&2
+    || echo "bootstrap: the C++ kernels did not build; int4 will be slower" >&2
 else
-  echo "bootstrap: no C++ compiler; skipping the C++ kernels (int4 prefill will be slower)" >&2
+  echo "bootstrap: no C++ compiler; skipping the C++ kernels (int4 will be slower)" >&2
 fi
 echo "bootstrap: .venv ready"

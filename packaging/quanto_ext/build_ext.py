@@ -1,12 +1,13 @@
 """Compile Seesay's C++ kernels ahead of time, for this torch: optimum-quanto's CPU extension
-(``quanto_cpp``) and the int4 unpack kernel for long inputs (``inference/native/int4_unpack.cpp``).
+(``quanto_cpp``), the int4 unpack kernel for long inputs (``inference/native/int4_unpack.cpp``) and
+the int4 x int8 kernel for short ones (``inference/native/int4_vnni.cpp``).
 
 quanto would otherwise compile its extension at first int4 use, which a frozen app (and a machine
 without a compiler) cannot do; the app never compiles anything. Output: ``build/quanto_ext/``
-with ``quanto_cpp.{so,pyd}``, ``seesay_int4.{so,pyd}`` and ``pytorch_version.txt``;
-``inference.quant_kernels`` / ``inference.int4_unpack`` find them there in a source checkout, and
+with ``quanto_cpp``, ``seesay_int4`` and ``seesay_int4_vnni`` (``.so`` / ``.pyd``) and
+``pytorch_version.txt``; ``inference.quant_kernels`` finds them there in a source checkout, and
 ``packaging/seesay.spec`` ships them as ``quanto_ext/`` in the bundle. Without them the app works:
-quanto unpacks with pure torch, and long int4 inputs use torch's int4 kernel (slower prefill).
+quanto unpacks with pure torch, and int4 inputs use torch's int4 kernel (slower prefill and decoding).
 
 Run from the repository root with the project's interpreter (needs a C++ compiler, ninja and
 Python headers - bootstrap and the build machine have them, users of the installers don't):
@@ -33,7 +34,7 @@ def build(out_dir: Path) -> list[Path]:
     import torch
 
     import optimum.quanto.library.extensions.cpp as quanto_cpp_pkg
-    from inference import int4_unpack
+    from inference import int4_unpack, int4_vnni
 
     quanto_src = Path(quanto_cpp_pkg.__file__).parent
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -46,6 +47,7 @@ def build(out_dir: Path) -> list[Path]:
          lambda path: quant_kernels.load_library(path, "quanto_cpp")),
         (int4_unpack.LIBRARY, [REPO / "inference" / "native" / "int4_unpack.cpp"],
          lambda path: int4_unpack._check(quant_kernels.import_extension(path, int4_unpack.LIBRARY))),
+        (int4_vnni.LIBRARY, [REPO / "inference" / "native" / "int4_vnni.cpp"], _check_vnni),
     ]
     built, failed = [], []
     for name, sources, check in kernels:  # one that fails does not stop the other
@@ -66,6 +68,14 @@ def build(out_dir: Path) -> list[Path]:
     return built
 
 
+def _check_vnni(path: Path) -> None:
+    from inference import int4_vnni
+
+    module = quant_kernels.import_extension(path, int4_vnni.LIBRARY)
+    if module.supported():  # a build machine without AVX512-VNNI builds it for users who have it
+        int4_vnni._check(module)
+
+
 def _libraries(folder: Path, name: str) -> list[Path]:
     return [p for p in folder.glob(f"{name}.*") if p.suffix in (".so", ".pyd")]
 
@@ -73,8 +83,11 @@ def _libraries(folder: Path, name: str) -> list[Path]:
 def _compile(name: str, sources: list[Path], out_dir: Path) -> Path:
     from torch.utils.cpp_extension import load
 
-    module = load(name=name, sources=[str(s) for s in sources],
-                  extra_cflags=["/O2"] if sys.platform == "win32" else ["-O3"],
+    # OpenMP: at::parallel_for in a header is an `omp parallel` region; without the flag it runs
+    # on one thread. Linked by soname (libgomp.so.1), it resolves to the runtime torch loaded.
+    cflags, ldflags = {"win32": (["/O2", "/openmp"], []), "darwin": (["-O3"], [])}.get(
+        sys.platform, (["-O3", "-fopenmp"], ["-fopenmp"]))
+    module = load(name=name, sources=[str(s) for s in sources], extra_cflags=cflags, extra_ldflags=ldflags,
                   build_directory=str(out_dir), verbose=False)
     path = Path(module.__file__)
     if path.parent.resolve() != out_dir.resolve():

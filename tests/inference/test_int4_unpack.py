@@ -9,7 +9,7 @@ import torch
 from optimum.quanto import freeze, qint4, quantize
 from optimum.quanto.tensor.weights.tinygemm import TinyGemmWeightQBitsTensor
 
-from inference import int4_unpack, quant, quant_kernels
+from inference import int4_unpack, int4_vnni, quant, quant_kernels
 from tests.real_parts import need
 
 
@@ -98,10 +98,10 @@ def test_linear_matches_torchs_int4_kernel(kernel, shape, monkeypatch):
 
 def test_only_long_inputs_take_the_dense_path(kernel):
     module = int4_linear(256, 384)
-    x_short, x_long = (torch.randn(1, n, 384, dtype=torch.bfloat16) for n in (3, 30))
+    x_short, x_long = (torch.randn(1, n, 384, dtype=torch.bfloat16) for n in (3, int4_unpack.MIN_ROWS))
     with torch.no_grad():
         before_short, before_long = module(x_short), module(x_long)
-        assert quant.dense_prefill(module, min_rows=24) == 1
+        assert quant.route_int4(module, short=False) == quant.Int4Routes(long=1)
         after_short, after_long = module(x_short), module(x_long)
         dense_long = int4_unpack.linear(x_long, *packed_parts(module))
     assert torch.equal(after_short, before_short)  # decoding: torch's own kernel, untouched
@@ -113,13 +113,13 @@ def test_layers_the_kernel_cannot_take_keep_torchs_kernel(kernel):
     rows = int4_unpack.block_rows()
     odd = int4_linear(rows * 3 + rows // 2, 256)  # not whole blocks
     plain = torch.nn.Sequential(torch.nn.Linear(256, 256, dtype=torch.bfloat16))
-    assert quant.dense_prefill(odd) == 0 and quant.dense_prefill(plain) == 0
+    assert not quant.route_int4(odd) and not quant.route_int4(plain)
     assert "forward" not in vars(odd[0]) and "forward" not in vars(plain[0])
 
 
 def test_the_loader_sends_a_long_prompt_through_the_dense_path(kernel, tmp_path):
     """A tiny model with MLP matrices in torch's int4 layout: the engine answers, and its prefill
-    logits are those of torch's own int4 kernel within bf16 rounding."""
+    logits are those of torch's own int4 kernel within bf16 rounding (short inputs: test_int4_vnni)."""
     from inference.conversation import Turn
     from inference.generate import GenerationSettings
     from inference.loader import LoadOptions, load_engine
@@ -127,18 +127,18 @@ def test_the_loader_sends_a_long_prompt_through_the_dense_path(kernel, tmp_path)
 
     wide = build_tiny_checkpoint(tmp_path, hidden_size=128)
     engine = load_engine(LoadOptions(model=str(wide.model_dir), use_draft=False, check_memory=False))
-    dense = [m for m in engine.model.modules() if "forward" in vars(m)]
-    assert len(dense) >= 4  # at least the down projections; the attention is too narrow here
-    assert f"int4 unpack: prebuilt ({len(dense)} layers prefill in bf16)" in engine.info.kernels
+    routed = [m for m in engine.model.modules() if "forward" in vars(m)]
+    assert len(routed) >= 4  # at least the down projections; the attention is too narrow here
+    assert f"int4 unpack: prebuilt ({len(routed)} layers prefill in bf16)" in engine.info.kernels
 
     question = [Turn.user("Describe, in a long and careful sentence, what is on the screen right now.")]
     text, response = engine.answer(question, GenerationSettings(max_new_tokens=4, greedy=True))
     assert response.finish_reason in ("stop", "length") and response.stats.prefilled_tokens >= int4_unpack.MIN_ROWS
 
-    ids = torch.randint(0, 400, (1, 48))
+    ids = torch.randint(0, 400, (1, max(int4_unpack.MIN_ROWS, int4_vnni.MAX_ROWS)))  # long enough for it
     with torch.no_grad():
         with_dense = engine.model(input_ids=ids).logits
-        for module in dense:
+        for module in routed:
             del module.forward
         packed_only = engine.model(input_ids=ids).logits
     assert not torch.equal(with_dense, packed_only)

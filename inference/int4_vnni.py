@@ -1,0 +1,85 @@
+"""Short inputs through int4 weights as int8 dot products (AVX512-VNNI): decoding, follow-ups,
+a second of audio.
+
+torch's int4 CPU kernel converts each weight to float before multiplying: one decoding step
+reads the weights at ~15 GB/s where this machine reads 25, and 25 input rows cost 25 times one.
+``linear`` (a prebuilt C++ kernel, ``native/int4_vnni.cpp``) quantizes the input rows to int8 per
+weight group and multiplies the 4-bit weights by them with VPDPBUSD, reading torch's own packed
+layout, so nothing is repacked and torch's kernel stays the fallback: ~20 GB/s at one row, and
+each further row costs a fraction of the first (bench/README.md).
+
+The result is the exact dot product of the dequantized weight with the int8-quantized input
+(absmax / 127 per group of the weight's group size, as llama.cpp quantizes activations for its
+4-bit kernels); ``reference`` computes the same in float64 for the tests and the load check.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from inference import int4_unpack
+
+LIBRARY = "seesay_int4_vnni"  # built by packaging/quanto_ext/build_ext.py beside the others
+BLOCK_ROWS = 64  # the kernel reads torch's AVX-512 layout only
+MAX_ROWS = 96  # from this many input rows on, unpacking to bf16 (int4_unpack) is the faster (bench/README.md)
+
+
+@functools.cache
+def library():
+    """The prebuilt kernel if this CPU can run it and it matches ``reference``; else None."""
+    from inference import quant_kernels
+
+    if int4_unpack.block_rows() != BLOCK_ROWS:
+        return None
+    return quant_kernels.load_prebuilt(LIBRARY, _check)
+
+
+def available() -> bool:
+    return library() is not None
+
+
+def supports(packed: torch.Tensor, group: int) -> bool:
+    """Whether ``linear`` can take this packed weight (torch's CPU layout in 64-row blocks)."""
+    return (int4_unpack.supports(packed, group) and int4_unpack.block_rows() == BLOCK_ROWS
+            and group % 4 == 0)
+
+
+def linear(x: torch.Tensor, packed: torch.Tensor, scale_shift: torch.Tensor, group: int,
+           bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``x @ W.T + bias`` for bf16 ``x`` and a weight packed in torch's CPU int4 layout."""
+    k = packed.shape[1] * 2
+    flat = x.reshape(-1, k).contiguous()
+    out = library().linear(flat, packed, scale_shift, group, bias)
+    return out.view(*x.shape[:-1], packed.shape[0])
+
+
+def reference(x: torch.Tensor, packed: torch.Tensor, scale_shift: torch.Tensor, group: int,
+              bias: torch.Tensor | None = None) -> torch.Tensor:
+    """What the kernel computes, in float64 plain torch (slow): ``[M, N]`` for ``x`` ``[M, K]``."""
+    n, k = packed.shape[0], packed.shape[1] * 2
+    runs = packed.view(n // BLOCK_ROWS, k, BLOCK_ROWS // 2)
+    q = torch.cat([runs & 15, runs >> 4], dim=2).permute(1, 0, 2).reshape(k // group, group, n).double()
+    scale, shift = scale_shift[..., 0].double(), scale_shift[..., 1].double()  # [K / group, N]
+    xg = x.double().reshape(-1, k // group, group)
+    absmax = xg.abs().amax(-1, keepdim=True)
+    xq = torch.where(absmax > 0, torch.round(xg * 127 / absmax.clamp_min(1e-300)), torch.zeros_like(xg))
+    dots = torch.einsum("mgi,gin->mgn", xq, q)
+    out = (absmax / 127 * (scale * dots + (shift - 8 * scale) * xq.sum(-1, keepdim=True))).sum(1)
+    return out if bias is None else out + bias.double()
+
+
+def _check(module) -> None:
+    if not module.supported():
+        raise RuntimeError("this CPU has no AVX512-VNNI / AVX512-VBMI")
+    generator = torch.Generator().manual_seed(2)
+    q = torch.randint(0, 16, (BLOCK_ROWS * 3, 256), generator=generator, dtype=torch.uint8)
+    packed = int4_unpack.pack_reference(q, BLOCK_ROWS)
+    scale_shift = torch.randn(2, BLOCK_ROWS * 3, 2, generator=generator).to(torch.bfloat16)
+    bias = torch.randn(BLOCK_ROWS * 3, generator=generator).to(torch.bfloat16)
+    x = torch.randn(5, 256, generator=generator).to(torch.bfloat16)
+    got = module.linear(x, packed, scale_shift, 128, bias)
+    expected = reference(x, packed, scale_shift, 128, bias)
+    tolerance = 1e-3 * expected.abs().max().item()  # float32 sums of terms that cancel
+    assert torch.allclose(got.double(), expected, rtol=1 / 128, atol=tolerance), "wrong int4 x int8 product"

@@ -1,0 +1,127 @@
+"""Short inputs through int4 weights as int8 dot products: the prebuilt kernel against its
+float64 reference and against torch's own int4 kernel, the routing by input length, and the
+engine decoding through it."""
+
+import pytest
+import torch
+
+from inference import int4_unpack, int4_vnni, quant, quant_kernels
+from tests.inference.test_int4_unpack import int4_linear, packed_parts
+from tests.real_parts import need
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    if int4_unpack.block_rows() != int4_vnni.BLOCK_ROWS:  # not an AVX-512 machine: torch packs otherwise
+        pytest.skip("torch's int4 layout here is not the 64-row one the kernel reads")
+    quant_kernels.prepare()
+    paths = [p for p in (quant_kernels.find_library(d, int4_vnni.LIBRARY) for d in quant_kernels.candidate_dirs()) if p]
+    need(paths, "the prebuilt int4 x int8 kernel (bootstrap builds it: packaging/quanto_ext/build_ext.py)")
+    module = quant_kernels.import_extension(paths[0], int4_vnni.LIBRARY)
+    if not module.supported():
+        pytest.skip("this CPU has no AVX512-VNNI / AVX512-VBMI")
+    assert int4_vnni.available()
+    return module
+
+
+def random_weight(n: int, k: int, group: int, seed: int):
+    generator = torch.Generator().manual_seed(seed)
+    q = torch.randint(0, 16, (n, k), dtype=torch.uint8, generator=generator)
+    packed = int4_unpack.pack_reference(q, int4_vnni.BLOCK_ROWS)
+    scale_shift = (torch.randn(k // group, n, 2, generator=generator) / 8).to(torch.bfloat16)
+    return packed, scale_shift
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 5, 9])
+@pytest.mark.parametrize("group", [32, 128])
+def test_kernel_computes_what_the_reference_does(kernel, rows, group):
+    """Every tile size (4 rows a pass, then 3, 2, 1), two group sizes, a bias: the int32 dot
+    products are exact, so the only difference is the float sums and the bf16 result."""
+    packed, scale_shift = random_weight(192, 512, group, seed=rows + group)
+    x = torch.randn(rows, 512, generator=torch.Generator().manual_seed(rows)).to(torch.bfloat16)
+    x[0, :group] = 0  # a group of zeros: scale 0, no division by it
+    bias = torch.randn(192).to(torch.bfloat16)
+    got = kernel.linear(x, packed, scale_shift, group, bias)
+    expected = int4_vnni.reference(x, packed, scale_shift, group, bias)
+    assert got.shape == (rows, 192) and got.dtype == torch.bfloat16
+    # float32 sums of terms that cancel: absolute error relative to the largest output
+    torch.testing.assert_close(got.double(), expected, rtol=1 / 128, atol=1e-3 * expected.abs().max().item())
+
+
+def test_linear_matches_torchs_int4_kernel_within_the_input_rounding(kernel):
+    module = int4_linear(448, 384, bias=True)
+    for shape in [(1, 1, 384), (2, 3, 384), (7, 384)]:
+        x = torch.randn(*shape, dtype=torch.bfloat16)
+        with torch.no_grad():
+            expected = module(x)
+            got = int4_vnni.linear(x, *packed_parts(module), bias=module[0].bias)
+        assert got.shape == expected.shape and got.dtype == torch.bfloat16
+        torch.testing.assert_close(got, expected, rtol=3e-2, atol=3e-2)
+
+
+def test_kernel_refuses_what_it_cannot_read(kernel):
+    packed, scale_shift = random_weight(128, 256, 128, seed=0)
+    x = torch.randn(2, 256, dtype=torch.bfloat16)
+    with pytest.raises(RuntimeError, match="x: bf16"):
+        kernel.linear(x.float(), packed, scale_shift, 128)
+    with pytest.raises(RuntimeError, match="unsupported shape"):
+        kernel.linear(x, packed[:96], scale_shift, 128)  # not whole 64-row blocks
+    with pytest.raises(RuntimeError, match="scale_shift"):
+        kernel.linear(x, packed, scale_shift[:, :64], 128)
+    assert kernel.linear(x[:0], packed, scale_shift, 128).shape == (0, 128)
+
+
+def test_a_kernel_that_computes_wrong_is_not_used(kernel):
+    class Wrong:
+        supported = staticmethod(lambda: True)
+
+        @staticmethod
+        def linear(x, packed, scale_shift, group, bias=None):
+            return kernel.linear(x, packed, scale_shift, group, bias) * 1.1
+
+    with pytest.raises(AssertionError, match="wrong int4 x int8"):
+        int4_vnni._check(Wrong)
+
+
+def test_inputs_are_routed_by_their_length(kernel):
+    """Fewer than MAX_ROWS rows: the int4 x int8 kernel; from MAX_ROWS: unpacked to bf16; both
+    agree with torch's own int4 kernel within rounding."""
+    need(int4_unpack.available(), "the prebuilt int4 unpack kernel")
+    module = int4_linear(256, 384)
+    x_short, x_long = (torch.randn(1, n, 384, dtype=torch.bfloat16) for n in (1, int4_vnni.MAX_ROWS))
+    with torch.no_grad():
+        torch_short, torch_long = module(x_short), module(x_long)
+        assert quant.route_int4(module) == quant.Int4Routes(short=1, long=1)
+        short, long = module(x_short), module(x_long)
+        assert torch.equal(short, int4_vnni.linear(x_short, *packed_parts(module)))
+        assert torch.equal(long, int4_unpack.linear(x_long, *packed_parts(module)))
+    torch.testing.assert_close(short, torch_short, rtol=3e-2, atol=3e-2)
+    torch.testing.assert_close(long, torch_long, rtol=2e-2, atol=3e-2)
+
+
+def test_the_engine_decodes_through_the_kernel(kernel, tmp_path):
+    """A tiny model with MLP matrices in torch's int4 layout: the loader routes them, the engine
+    streams an answer, and the logits of a short input are torch's within the input rounding."""
+    from inference.conversation import Turn
+    from inference.generate import GenerationSettings
+    from inference.loader import LoadOptions, load_engine
+    from tests.tiny_checkpoint import build_tiny_checkpoint
+
+    wide = build_tiny_checkpoint(tmp_path, hidden_size=128)
+    engine = load_engine(LoadOptions(model=str(wide.model_dir), use_draft=False, check_memory=False))
+    routed = [m for m in engine.model.modules() if "forward" in vars(m)]
+    assert len(routed) >= 4
+    assert f"int4 vnni: prebuilt ({len(routed)} layers decode in int8)" in engine.info.kernels
+
+    pieces = list(engine.stream([Turn.user("What is on the screen?")],
+                                GenerationSettings(max_new_tokens=6, greedy=True)))
+    assert pieces and pieces[-1].finish_reason in ("stop", "length") and pieces[-1].stats.generated_tokens >= 1
+
+    ids = torch.randint(0, 400, (1, 5))
+    with torch.no_grad():
+        with_kernel = engine.model(input_ids=ids).logits
+        for module in routed:
+            del module.forward
+        torch_only = engine.model(input_ids=ids).logits
+    assert not torch.equal(with_kernel, torch_only)
+    torch.testing.assert_close(with_kernel, torch_only, rtol=5e-2, atol=5e-2)
