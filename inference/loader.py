@@ -84,13 +84,15 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
 
 
 def _kernels(quanto_choices, routes) -> str:
-    from inference import int4_unpack, int4_vnni
+    from inference import int4_unpack, int4_int8
 
     unpack = "prebuilt" if int4_unpack.library() is not None else "missing"
-    vnni = "prebuilt" if int4_vnni.library() is not None else "not used (no AVX512-VNNI, or not built)"
+    lib = int4_int8.library()
+    int8 = ("not used (no AVX512-VNNI, or not built)" if lib is None
+            else "prebuilt, AMX" if lib.amx_supported() else "prebuilt, VNNI")
     return ", ".join([*(str(k) for k in quanto_choices),
                       f"int4 unpack: {unpack} ({routes.long} layers prefill in bf16)",
-                      f"int4 vnni: {vnni} ({routes.short} layers decode in int8)"])
+                      f"int4 x int8: {int8} ({routes.short} layers, inputs under {int4_int8.max_rows()} rows)"])
 
 
 def _quiet_torch() -> None:

@@ -192,8 +192,8 @@ def worth_saving(model: torch.nn.Module) -> bool:
 class Int4Routes:
     """How many int4 layers ``route_int4`` gave to Seesay's own kernels."""
 
-    short: int = 0  # inputs of fewer than int4_vnni.MAX_ROWS rows: int4 x int8 (VNNI)
-    long: int = 0  # inputs of int4_unpack.MIN_ROWS rows or more: unpacked to bf16, bf16 GEMM
+    short: int = 0  # inputs of fewer than int4_int8.max_rows() rows: int4 x int8 (VNNI / AMX)
+    long: int = 0  # longer inputs: unpacked to bf16, bf16 GEMM
 
     def __bool__(self) -> bool:
         return bool(self.short or self.long)
@@ -203,17 +203,17 @@ def route_int4(model: torch.nn.Module, *, short: bool = True, long: bool = True)
     """Send int4 matmuls to Seesay's CPU kernels where they are faster than torch's own.
 
     Weights in torch's CPU int4 layout keep that layout; what changes is the kernel per call:
-    a short input (decoding, a follow-up, a second of audio) goes to ``int4_vnni.linear``
-    (int8 dot products, ~1.3x torch at one row, 3x at 25), a long one (a prefill) to
-    ``int4_unpack.linear`` (~8x torch at 450 rows). Without a prebuilt kernel, or where torch's
-    layout is not the one a kernel reads, that side keeps torch's kernel.
+    inputs shorter than ``int4_int8.max_rows()`` (decoding, a follow-up, a second of audio; with
+    AMX also a prefill) go to ``int4_int8.linear`` (int8 products: ~1.3x torch at one row, 7x at
+    25), longer ones to ``int4_unpack.linear`` (bf16; ~8x torch at 450 rows). Without a prebuilt
+    kernel, or where torch's layout is not the one a kernel reads, that side keeps torch's kernel.
     """
     from optimum.quanto import QModuleMixin
     from optimum.quanto.tensor.weights.tinygemm import TinyGemmWeightQBitsTensor
 
-    from inference import int4_unpack, int4_vnni
+    from inference import int4_unpack, int4_int8
 
-    use_short = short and int4_vnni.available()
+    use_short = short and int4_int8.available()
     use_long = long and int4_unpack.available()
     if not (use_short or use_long):
         return Int4Routes()
@@ -224,7 +224,7 @@ def route_int4(model: torch.nn.Module, *, short: bool = True, long: bool = True)
                 and module.activation_qtype is None):
             continue
         packed, group = weight._data._data, weight._group_size
-        to_short = use_short and int4_vnni.supports(packed, group)
+        to_short = use_short and int4_int8.supports(packed, group)
         to_long = use_long and int4_unpack.supports(packed, group)
         if to_short or to_long:
             module.forward = _routed_forward(module, module.forward, to_short, to_long)
@@ -234,17 +234,17 @@ def route_int4(model: torch.nn.Module, *, short: bool = True, long: bool = True)
 
 
 def _routed_forward(module, packed_forward, short: bool, long: bool):
-    from inference import int4_unpack, int4_vnni
+    from inference import int4_unpack, int4_int8
 
-    short_below = int4_vnni.MAX_ROWS if short else 0
-    long_from = int4_vnni.MAX_ROWS if short else int4_unpack.MIN_ROWS
+    short_below = int4_int8.max_rows() if short else 0
+    long_from = short_below or int4_unpack.MIN_ROWS
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         if x.dtype != torch.bfloat16:
             return packed_forward(x)
         rows, weight = x.numel() // x.shape[-1], module.weight
         if rows < short_below:
-            return int4_vnni.linear(x, weight._data._data, weight._scale_shift, weight._group_size, module.bias)
+            return int4_int8.linear(x, weight._data._data, weight._scale_shift, weight._group_size, module.bias)
         if long and rows >= long_from:
             return int4_unpack.linear(x, weight._data._data, weight._scale_shift, weight._group_size, module.bias)
         return packed_forward(x)

@@ -71,7 +71,7 @@ if grep -q "quanto_cpp: pure-torch" "$work/self-test.log"; then
 fi
 grep -q "int4 unpack: prebuilt" "$work/self-test.log" || fail "the installed app did not load its int4 unpack kernel"
 if grep -q avx512_vnni /proc/cpuinfo && grep -q avx512vbmi /proc/cpuinfo; then  # the CPUs it is for
-  grep -q "int4 vnni: prebuilt" "$work/self-test.log" || fail "the installed app did not load its int4 x int8 kernel"
+  grep -q "int4 x int8: prebuilt" "$work/self-test.log" || fail "the installed app did not load its int4 x int8 kernel"
 fi
 
 # Time from exec to a mapped "Seesay" window, seen from outside (xdotool polls the X server every

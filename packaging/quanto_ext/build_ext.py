@@ -1,10 +1,10 @@
 """Compile Seesay's C++ kernels ahead of time, for this torch: optimum-quanto's CPU extension
 (``quanto_cpp``), the int4 unpack kernel for long inputs (``inference/native/int4_unpack.cpp``) and
-the int4 x int8 kernel for short ones (``inference/native/int4_vnni.cpp``).
+the int4 x int8 kernel for short ones (``inference/native/int4_int8.cpp``).
 
 quanto would otherwise compile its extension at first int4 use, which a frozen app (and a machine
 without a compiler) cannot do; the app never compiles anything. Output: ``build/quanto_ext/``
-with ``quanto_cpp``, ``seesay_int4`` and ``seesay_int4_vnni`` (``.so`` / ``.pyd``) and
+with ``quanto_cpp``, ``seesay_int4`` and ``seesay_int4_int8`` (``.so`` / ``.pyd``) and
 ``pytorch_version.txt``; ``inference.quant_kernels`` finds them there in a source checkout, and
 ``packaging/seesay.spec`` ships them as ``quanto_ext/`` in the bundle. Without them the app works:
 quanto unpacks with pure torch, and int4 inputs use torch's int4 kernel (slower prefill and decoding).
@@ -34,7 +34,7 @@ def build(out_dir: Path) -> list[Path]:
     import torch
 
     import optimum.quanto.library.extensions.cpp as quanto_cpp_pkg
-    from inference import int4_unpack, int4_vnni
+    from inference import int4_unpack, int4_int8
 
     quanto_src = Path(quanto_cpp_pkg.__file__).parent
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -47,7 +47,7 @@ def build(out_dir: Path) -> list[Path]:
          lambda path: quant_kernels.load_library(path, "quanto_cpp")),
         (int4_unpack.LIBRARY, [REPO / "inference" / "native" / "int4_unpack.cpp"],
          lambda path: int4_unpack._check(quant_kernels.import_extension(path, int4_unpack.LIBRARY))),
-        (int4_vnni.LIBRARY, [REPO / "inference" / "native" / "int4_vnni.cpp"], _check_vnni),
+        (int4_int8.LIBRARY, [REPO / "inference" / "native" / "int4_int8.cpp"], _check_int8),
     ]
     built, failed = [], []
     for name, sources, check in kernels:  # one that fails does not stop the other
@@ -68,12 +68,12 @@ def build(out_dir: Path) -> list[Path]:
     return built
 
 
-def _check_vnni(path: Path) -> None:
-    from inference import int4_vnni
+def _check_int8(path: Path) -> None:
+    from inference import int4_int8
 
-    module = quant_kernels.import_extension(path, int4_vnni.LIBRARY)
+    module = quant_kernels.import_extension(path, int4_int8.LIBRARY)
     if module.supported():  # a build machine without AVX512-VNNI builds it for users who have it
-        int4_vnni._check(module)
+        int4_int8._check(module)
 
 
 def _libraries(folder: Path, name: str) -> list[Path]:

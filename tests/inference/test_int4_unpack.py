@@ -9,7 +9,7 @@ import torch
 from optimum.quanto import freeze, qint4, quantize
 from optimum.quanto.tensor.weights.tinygemm import TinyGemmWeightQBitsTensor
 
-from inference import int4_unpack, int4_vnni, quant, quant_kernels
+from inference import int4_unpack, int4_int8, quant, quant_kernels
 from tests.real_parts import need
 
 
@@ -119,7 +119,7 @@ def test_layers_the_kernel_cannot_take_keep_torchs_kernel(kernel):
 
 def test_the_loader_sends_a_long_prompt_through_the_dense_path(kernel, tmp_path):
     """A tiny model with MLP matrices in torch's int4 layout: the engine answers, and its prefill
-    logits are those of torch's own int4 kernel within bf16 rounding (short inputs: test_int4_vnni)."""
+    logits are those of torch's own int4 kernel within bf16 rounding (short inputs: test_int4_int8)."""
     from inference.conversation import Turn
     from inference.generate import GenerationSettings
     from inference.loader import LoadOptions, load_engine
@@ -135,7 +135,10 @@ def test_the_loader_sends_a_long_prompt_through_the_dense_path(kernel, tmp_path)
     text, response = engine.answer(question, GenerationSettings(max_new_tokens=4, greedy=True))
     assert response.finish_reason in ("stop", "length") and response.stats.prefilled_tokens >= int4_unpack.MIN_ROWS
 
-    ids = torch.randint(0, 400, (1, max(int4_unpack.MIN_ROWS, int4_vnni.MAX_ROWS)))  # long enough for it
+    for module in routed:  # now only the dense path (the loader also routes short inputs elsewhere)
+        del module.forward
+    assert quant.route_int4(engine.model, short=False).long == len(routed)
+    ids = torch.randint(0, 400, (1, 48))
     with torch.no_grad():
         with_dense = engine.model(input_ids=ids).logits
         for module in routed:

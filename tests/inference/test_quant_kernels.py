@@ -114,7 +114,7 @@ from optimum.quanto.tensor.packed import pack_weights
 out = Path(sys.argv[1])
 path, int4_path, vnni_path = build_ext.build(out)
 assert int4_path.name.startswith("seesay_int4.") and int4_path.parent == out
-assert vnni_path.name.startswith("seesay_int4_vnni.") and vnni_path.parent == out
+assert vnni_path.name.startswith("seesay_int4_int8.") and vnni_path.parent == out
 choices = quant_kernels.prepare(search_dirs=[out])
 assert quant_kernels.KernelChoice("quanto_cpp", "prebuilt", path) in choices, choices
 packed = torch.randint(0, 256, (32, 16), dtype=torch.uint8)

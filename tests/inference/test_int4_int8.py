@@ -1,48 +1,50 @@
-"""Short inputs through int4 weights as int8 dot products: the prebuilt kernel against its
-float64 reference and against torch's own int4 kernel, the routing by input length, and the
-engine decoding through it."""
+"""int4 weights times int8-quantized inputs: the prebuilt kernel (VNNI and, where the CPU has it,
+AMX) against its float64 reference and against torch's own int4 kernel, the routing by input
+length, and the engine decoding through it."""
 
 import pytest
 import torch
 
-from inference import int4_unpack, int4_vnni, quant, quant_kernels
+from inference import int4_unpack, int4_int8, quant, quant_kernels
 from tests.inference.test_int4_unpack import int4_linear, packed_parts
 from tests.real_parts import need
 
 
 @pytest.fixture(scope="module")
 def kernel():
-    if int4_unpack.block_rows() != int4_vnni.BLOCK_ROWS:  # not an AVX-512 machine: torch packs otherwise
+    if int4_unpack.block_rows() != int4_int8.BLOCK_ROWS:  # not an AVX-512 machine: torch packs otherwise
         pytest.skip("torch's int4 layout here is not the 64-row one the kernel reads")
     quant_kernels.prepare()
-    paths = [p for p in (quant_kernels.find_library(d, int4_vnni.LIBRARY) for d in quant_kernels.candidate_dirs()) if p]
+    paths = [p for p in (quant_kernels.find_library(d, int4_int8.LIBRARY) for d in quant_kernels.candidate_dirs()) if p]
     need(paths, "the prebuilt int4 x int8 kernel (bootstrap builds it: packaging/quanto_ext/build_ext.py)")
-    module = quant_kernels.import_extension(paths[0], int4_vnni.LIBRARY)
+    module = quant_kernels.import_extension(paths[0], int4_int8.LIBRARY)
     if not module.supported():
         pytest.skip("this CPU has no AVX512-VNNI / AVX512-VBMI")
-    assert int4_vnni.available()
+    assert int4_int8.available()
     return module
 
 
 def random_weight(n: int, k: int, group: int, seed: int):
     generator = torch.Generator().manual_seed(seed)
     q = torch.randint(0, 16, (n, k), dtype=torch.uint8, generator=generator)
-    packed = int4_unpack.pack_reference(q, int4_vnni.BLOCK_ROWS)
+    packed = int4_unpack.pack_reference(q, int4_int8.BLOCK_ROWS)
     scale_shift = (torch.randn(k // group, n, 2, generator=generator) / 8).to(torch.bfloat16)
     return packed, scale_shift
 
 
-@pytest.mark.parametrize("rows", [1, 2, 3, 4, 5, 9])
+@pytest.mark.parametrize("rows, amx_from", [(1, -1), (2, -1), (3, -1), (4, -1), (5, -1), (9, -1),
+                                            (1, 1), (9, 1), (16, 1), (33, 1)])
 @pytest.mark.parametrize("group", [32, 128])
-def test_kernel_computes_what_the_reference_does(kernel, rows, group):
-    """Every tile size (4 rows a pass, then 3, 2, 1), two group sizes, a bias: the int32 dot
-    products are exact, so the only difference is the float sums and the bf16 result."""
+def test_kernel_computes_what_the_reference_does(kernel, rows, amx_from, group):
+    """VNNI: every tile size (4 rows a pass, then 3, 2, 1); AMX (``amx_from=1``, where the CPU has
+    it and the group is 64-256 wide): whole and partial 16-row tiles; two group sizes, a bias. The
+    int32 dot products are exact, so the only difference is the float sums and the bf16 result."""
     packed, scale_shift = random_weight(192, 512, group, seed=rows + group)
     x = torch.randn(rows, 512, generator=torch.Generator().manual_seed(rows)).to(torch.bfloat16)
     x[0, :group] = 0  # a group of zeros: scale 0, no division by it
     bias = torch.randn(192).to(torch.bfloat16)
-    got = kernel.linear(x, packed, scale_shift, group, bias)
-    expected = int4_vnni.reference(x, packed, scale_shift, group, bias)
+    got = kernel.linear(x, packed, scale_shift, group, bias, amx_from=amx_from)
+    expected = int4_int8.reference(x, packed, scale_shift, group, bias)
     assert got.shape == (rows, 192) and got.dtype == torch.bfloat16
     # float32 sums of terms that cancel: absolute error relative to the largest output
     torch.testing.assert_close(got.double(), expected, rtol=1 / 128, atol=1e-3 * expected.abs().max().item())
@@ -54,7 +56,7 @@ def test_linear_matches_torchs_int4_kernel_within_the_input_rounding(kernel):
         x = torch.randn(*shape, dtype=torch.bfloat16)
         with torch.no_grad():
             expected = module(x)
-            got = int4_vnni.linear(x, *packed_parts(module), bias=module[0].bias)
+            got = int4_int8.linear(x, *packed_parts(module), bias=module[0].bias)
         assert got.shape == expected.shape and got.dtype == torch.bfloat16
         torch.testing.assert_close(got, expected, rtol=3e-2, atol=3e-2)
 
@@ -76,24 +78,24 @@ def test_a_kernel_that_computes_wrong_is_not_used(kernel):
         supported = staticmethod(lambda: True)
 
         @staticmethod
-        def linear(x, packed, scale_shift, group, bias=None):
-            return kernel.linear(x, packed, scale_shift, group, bias) * 1.1
+        def linear(x, packed, scale_shift, group, bias=None, amx_from=16):
+            return kernel.linear(x, packed, scale_shift, group, bias, amx_from) * 1.1
 
     with pytest.raises(AssertionError, match="wrong int4 x int8"):
-        int4_vnni._check(Wrong)
+        int4_int8._check(Wrong)
 
 
 def test_inputs_are_routed_by_their_length(kernel):
-    """Fewer than MAX_ROWS rows: the int4 x int8 kernel; from MAX_ROWS: unpacked to bf16; both
-    agree with torch's own int4 kernel within rounding."""
+    """Fewer than ``max_rows()`` rows: the int4 x int8 kernel; from there on: unpacked to bf16;
+    both agree with torch's own int4 kernel within rounding."""
     need(int4_unpack.available(), "the prebuilt int4 unpack kernel")
     module = int4_linear(256, 384)
-    x_short, x_long = (torch.randn(1, n, 384, dtype=torch.bfloat16) for n in (1, int4_vnni.MAX_ROWS))
+    x_short, x_long = (torch.randn(1, n, 384, dtype=torch.bfloat16) for n in (1, int4_int8.max_rows()))
     with torch.no_grad():
         torch_short, torch_long = module(x_short), module(x_long)
         assert quant.route_int4(module) == quant.Int4Routes(short=1, long=1)
         short, long = module(x_short), module(x_long)
-        assert torch.equal(short, int4_vnni.linear(x_short, *packed_parts(module)))
+        assert torch.equal(short, int4_int8.linear(x_short, *packed_parts(module)))
         assert torch.equal(long, int4_unpack.linear(x_long, *packed_parts(module)))
     torch.testing.assert_close(short, torch_short, rtol=3e-2, atol=3e-2)
     torch.testing.assert_close(long, torch_long, rtol=2e-2, atol=3e-2)
@@ -111,7 +113,8 @@ def test_the_engine_decodes_through_the_kernel(kernel, tmp_path):
     engine = load_engine(LoadOptions(model=str(wide.model_dir), use_draft=False, check_memory=False))
     routed = [m for m in engine.model.modules() if "forward" in vars(m)]
     assert len(routed) >= 4
-    assert f"int4 vnni: prebuilt ({len(routed)} layers decode in int8)" in engine.info.kernels
+    assert f"({len(routed)} layers, inputs under {int4_int8.max_rows()} rows)" in engine.info.kernels
+    assert ("int4 x int8: prebuilt, AMX" if kernel.amx_supported() else "int4 x int8: prebuilt, VNNI") in engine.info.kernels
 
     pieces = list(engine.stream([Turn.user("What is on the screen?")],
                                 GenerationSettings(max_new_tokens=6, greedy=True)))

@@ -1,15 +1,18 @@
-"""Short inputs through int4 weights as int8 dot products (AVX512-VNNI): decoding, follow-ups,
-a second of audio.
+"""int4 weights times int8-quantized inputs: decoding, follow-ups, audio while speaking, prefill.
 
-torch's int4 CPU kernel converts each weight to float before multiplying: one decoding step
-reads the weights at ~15 GB/s where this machine reads 25, and 25 input rows cost 25 times one.
-``linear`` (a prebuilt C++ kernel, ``native/int4_vnni.cpp``) quantizes the input rows to int8 per
-weight group and multiplies the 4-bit weights by them with VPDPBUSD, reading torch's own packed
-layout, so nothing is repacked and torch's kernel stays the fallback: ~20 GB/s at one row, and
-each further row costs a fraction of the first (bench/README.md).
+torch's int4 CPU kernel converts each weight to float before multiplying: one decoding step reads
+the weights at ~15 GB/s where this machine reads 25, and 25 input rows cost 25 times one.
+``linear`` (a prebuilt C++ kernel, ``native/int4_int8.cpp``) quantizes the input rows to int8 per
+weight group and multiplies the 4-bit weights by them as integers, reading torch's own packed
+layout, so nothing is repacked and torch's kernel stays the fallback:
 
-The result is the exact dot product of the dequantized weight with the int8-quantized input
-(absmax / 127 per group of the weight's group size, as llama.cpp quantizes activations for its
+* AVX512-VNNI (Ice Lake, Sapphire Rapids, Zen 4...): ~20 GB/s at one row, 1.3x torch; each
+  further row costs ~0.4 of the first, so it is used below ``VNNI_MAX_ROWS``;
+* AMX-INT8 (Sapphire Rapids and later) from ``AMX_FROM_ROWS`` rows: 16 x 16 x 64 products per
+  instruction, so 43 rows cost twice one row and 453 rows less than the bf16 GEMM.
+
+Longer inputs go to ``int4_unpack`` (bf16). The result is the exact dot product of the dequantized
+weight with the input quantized per group (absmax / 127, as llama.cpp quantizes activations for its
 4-bit kernels); ``reference`` computes the same in float64 for the tests and the load check.
 """
 
@@ -21,9 +24,11 @@ import torch
 
 from inference import int4_unpack
 
-LIBRARY = "seesay_int4_vnni"  # built by packaging/quanto_ext/build_ext.py beside the others
+LIBRARY = "seesay_int4_int8"  # built by packaging/quanto_ext/build_ext.py beside the others
 BLOCK_ROWS = 64  # the kernel reads torch's AVX-512 layout only
-MAX_ROWS = 96  # from this many input rows on, unpacking to bf16 (int4_unpack) is the faster (bench/README.md)
+AMX_FROM_ROWS = 8  # AMX beats VNNI from here (3840 x 15360: 1.9 vs 2.2 ms at 8 rows)
+VNNI_MAX_ROWS = 96  # without AMX, from here on the bf16 unpack (int4_unpack) is faster
+AMX_MAX_ROWS = 1024  # with AMX: 30 ms at 453 rows vs 37 unpacked (32 bf16), 73 vs 70 at 1038
 
 
 @functools.cache
@@ -40,10 +45,17 @@ def available() -> bool:
     return library() is not None
 
 
+@functools.cache
+def max_rows() -> int:
+    """Inputs of fewer rows than this go to ``linear``; longer ones are faster unpacked to bf16."""
+    lib = library()
+    return 0 if lib is None else AMX_MAX_ROWS if lib.amx_supported() else VNNI_MAX_ROWS
+
+
 def supports(packed: torch.Tensor, group: int) -> bool:
     """Whether ``linear`` can take this packed weight (torch's CPU layout in 64-row blocks)."""
     return (int4_unpack.supports(packed, group) and int4_unpack.block_rows() == BLOCK_ROWS
-            and group % 4 == 0)
+            and group % 16 == 0)
 
 
 def linear(x: torch.Tensor, packed: torch.Tensor, scale_shift: torch.Tensor, group: int,
@@ -51,7 +63,7 @@ def linear(x: torch.Tensor, packed: torch.Tensor, scale_shift: torch.Tensor, gro
     """``x @ W.T + bias`` for bf16 ``x`` and a weight packed in torch's CPU int4 layout."""
     k = packed.shape[1] * 2
     flat = x.reshape(-1, k).contiguous()
-    out = library().linear(flat, packed, scale_shift, group, bias)
+    out = library().linear(flat, packed, scale_shift, group, bias, amx_from=AMX_FROM_ROWS)
     return out.view(*x.shape[:-1], packed.shape[0])
 
 
@@ -78,8 +90,9 @@ def _check(module) -> None:
     packed = int4_unpack.pack_reference(q, BLOCK_ROWS)
     scale_shift = torch.randn(2, BLOCK_ROWS * 3, 2, generator=generator).to(torch.bfloat16)
     bias = torch.randn(BLOCK_ROWS * 3, generator=generator).to(torch.bfloat16)
-    x = torch.randn(5, 256, generator=generator).to(torch.bfloat16)
-    got = module.linear(x, packed, scale_shift, 128, bias)
+    x = torch.randn(18, 256, generator=generator).to(torch.bfloat16)
     expected = reference(x, packed, scale_shift, 128, bias)
     tolerance = 1e-3 * expected.abs().max().item()  # float32 sums of terms that cancel
-    assert torch.allclose(got.double(), expected, rtol=1 / 128, atol=tolerance), "wrong int4 x int8 product"
+    for amx_from in (-1, 1):  # VNNI, then AMX where the CPU has it: a full tile and a partial one
+        got = module.linear(x, packed, scale_shift, 128, bias, amx_from=amx_from)
+        assert torch.allclose(got.double(), expected, rtol=1 / 128, atol=tolerance), "wrong int4 x int8 product"
