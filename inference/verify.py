@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -291,12 +292,19 @@ def _fingerprint(path: Path, headers: dict[str, SafetensorsHeader]) -> str:
 
 
 def _installed_transformers() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
+    """The installed transformers' version, from its ``*.dist-info`` folder name.
 
-    try:
-        return version("transformers")
-    except PackageNotFoundError:
-        return None
+    ``importlib.metadata`` would say the same, but importing it (the ``email`` package and more)
+    held the GIL for ~20 ms on the loading thread, in one piece, and the window froze with it.
+    """
+    for folder in sys.path:
+        try:
+            infos = list(Path(folder or ".").glob("transformers-*.dist-info"))
+        except OSError:
+            continue
+        for info in infos:
+            return info.name.removeprefix("transformers-").removesuffix(".dist-info")
+    return None
 
 
 def _newer(a: str, b: str) -> bool:

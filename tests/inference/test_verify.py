@@ -139,6 +139,17 @@ def test_a_missing_generation_config_is_only_a_warning(model):
     assert report.problems == [f"{model} has no generation_config.json: answers may not stop at the end of a turn."]
 
 
+def test_a_model_saved_by_a_newer_transformers_is_a_warning_naming_both(model):
+    import transformers
+
+    edit_json(model / "config.json", lambda c: c.update(transformers_version="99.0.0"))
+    report = verify_model(model)
+    assert report.problems == [f"The model was saved by transformers 99.0.0, newer than the installed "
+                               f"{transformers.__version__}; if loading fails, update Seesay."]
+    edit_json(model / "config.json", lambda c: c.update(transformers_version="4.0.0"))
+    assert verify_model(model).problems == []
+
+
 def test_an_unreadable_config_names_the_file(model):
     (model / "config.json").write_text("{not json")
     with pytest.raises(ModelCorrupt) as e:
