@@ -41,7 +41,7 @@ namespace {
 constexpr int64_t kBlock = 64;  // rows per block of torch's layout on AVX-512 machines
 constexpr int kTile = 4;        // input rows multiplied per pass over a block's weights
 constexpr int64_t kAmxMaxGroup = 256;  // a group's B tiles (4 KB per 64 features) stay on the stack
-constexpr int kAhead = 2048;    // bytes prefetched ahead in a block: 16 -> 20 GB/s at one row (2 cores)
+constexpr int kAhead = 2048;    // bytes prefetched ahead in a block (prefetch_weights)
 
 inline float from_bf16(uint16_t bits) {
   uint32_t wide = uint32_t(bits) << 16;
@@ -143,6 +143,22 @@ SEESAY_TARGET inline void split(const Nibbles& n, const uint8_t* w, __m512i out[
   out[3] = _mm512_and_si512(_mm512_srli_epi16(p1, 4), n.mask);
 }
 
+// Weights ahead of w: into L1 for the next iterations, into L2 further on (16 -> 20.4 GB/s at one
+// row on 2 cores, against ~25 GB/s a plain read gets).
+inline void prefetch_weights(const uint8_t* w) {
+  const char* p = reinterpret_cast<const char*>(w);
+  _mm_prefetch(p + kAhead, _MM_HINT_T0);
+  _mm_prefetch(p + kAhead + 64, _MM_HINT_T0);
+  _mm_prefetch(p + 3 * kAhead, _MM_HINT_T1);
+  _mm_prefetch(p + 3 * kAhead + 64, _MM_HINT_T1);
+}
+
+// A group's scales for one block: 256 bytes, a whole row of groups (N * 4 bytes) after the last.
+inline void prefetch_scales(const uint16_t* pairs) {
+  const char* p = reinterpret_cast<const char*>(pairs);
+  for (int line = 0; line < 4; ++line) _mm_prefetch(p + 64 * line, _MM_HINT_T0);
+}
+
 // A group's 16 (scale, shift) bf16 pairs for rows 16 i .. 16 i + 15: scale and shift - 8 scale.
 SEESAY_TARGET inline void group_scales(const uint16_t* pairs16, __m512& s, __m512& zs) {
   const __m512i pairs = _mm512_loadu_si512(pairs16);
@@ -161,13 +177,13 @@ SEESAY_TARGET void block_tile(const uint8_t* block, const uint16_t* scale_shift,
   for (int t = 0; t < T; ++t)
     for (int i = 0; i < 4; ++i) out[t][i] = _mm512_setzero_ps();
   for (int64_t g = 0; g < G; ++g) {
+    if (g + 1 < G) prefetch_scales(scale_shift + ((g + 1) * N + n0) * 2);
     __m512i dot[T][4];
     for (int t = 0; t < T; ++t)
       for (int i = 0; i < 4; ++i) dot[t][i] = _mm512_setzero_si512();
     for (int64_t k = g * group; k < (g + 1) * group; k += 4) {
       const uint8_t* w = block + k * 32;
-      _mm_prefetch(reinterpret_cast<const char*>(w + kAhead), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(w + kAhead + 64), _MM_HINT_T0);
+      prefetch_weights(w);
       __m512i wq[4];
       split(nib, w, wq);
       for (int t = 0; t < T; ++t) {
@@ -227,11 +243,11 @@ SEESAY_AMX_TARGET void block_amx(const uint8_t* block, const uint16_t* scale_shi
   const Nibbles nib = nibble_setup();
   const int64_t G = K / group, chunks = group / 64;
   for (int64_t g = 0; g < G; ++g) {
+    if (g + 1 < G) prefetch_scales(scale_shift + ((g + 1) * N + n0) * 2);
     for (int64_t ch = 0; ch < chunks; ++ch)  // this group's weights as B tiles [chunk][c][16 quads][64 bytes]
       for (int64_t quad = 0; quad < 16; ++quad) {
         const uint8_t* w = block + (g * group + ch * 64 + 4 * quad) * 32;
-        _mm_prefetch(reinterpret_cast<const char*>(w + kAhead), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(w + kAhead + 64), _MM_HINT_T0);
+        prefetch_weights(w);
         __m512i wq[4];
         split(nib, w, wq);
         for (int c = 0; c < 4; ++c) _mm512_store_si512(b_tiles + ((ch * 4 + c) * 16 + quad) * 64, wq[c]);
