@@ -51,6 +51,23 @@ def copy_bandwidth(device, nbytes: int = 2 << 30, repeats: int = 5) -> float:
     return nbytes / min(times)
 
 
+def read_bandwidth(device, nbytes: int = 2 << 30, repeats: int = 5) -> float:
+    """Bytes read per second by a reduction over a buffer far larger than any cache (``max`` of
+    uint8: nothing written). Decoding only reads its weights, and on this machine a read-only
+    stream runs at ~0.9x the copy convention's figure, so this is the tighter ceiling."""
+    src = torch.ones(nbytes, dtype=torch.uint8, device=device)
+    src.max()
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        src.max()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    del src
+    return nbytes / min(times)
+
+
 def tensor_bytes(t: torch.Tensor) -> int:
     """Bytes a tensor occupies, counting quanto's packed data + scales (+ shifts)."""
     inner = [getattr(t, n) for n in ("_data", "_scale", "_shift") if isinstance(getattr(t, n, None), torch.Tensor)]
