@@ -236,7 +236,7 @@ def route_int4(model: torch.nn.Module, *, short: bool = True, long: bool = True)
 def _routed_forward(module, packed_forward, short: bool, long: bool):
     from inference import int4_unpack, int4_int8
 
-    short_below = int4_int8.max_rows() if short else 0
+    short_below = int4_int8.max_rows(module.weight._group_size) if short else 0
     long_from = short_below or int4_unpack.MIN_ROWS
 
     def forward(x: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -57,32 +58,48 @@ struct Quantized {
   std::vector<float> sx, sx_sum;
 };
 
+// From the largest |x| of a group, as float bits (which order like the floats for |x|): the
+// factor to int8 and the group's scale. A NaN or inf makes the scale NaN, so it reaches the
+// output as torch's kernel would pass it on (absmax would drop a NaN); a group too small for
+// 127 / absmax to be finite counts as zeros.
+struct GroupScale {
+  float inverse, sx;
+};
+
+inline GroupScale group_scale(uint32_t top_bits) {
+  if (top_bits >= 0x7F800000u) return {0.f, std::nanf("")};
+  float absmax;
+  std::memcpy(&absmax, &top_bits, sizeof absmax);
+  if (absmax < 1e-30f) return {0.f, 0.f};
+  return {127.f / absmax, absmax / 127.f};
+}
+
 void quantize_group(const uint16_t* src, int64_t group, int8_t* dst, float* sx, float* sx_sum) {
-  float absmax = 0.f;
-  for (int64_t i = 0; i < group; ++i) absmax = std::fmax(absmax, std::fabs(from_bf16(src[i])));
-  const float inverse = absmax > 0.f ? 127.f / absmax : 0.f;
+  uint32_t top = 0;
+  for (int64_t i = 0; i < group; ++i) top = std::max<uint32_t>(top, (uint32_t(src[i]) << 16) & 0x7FFFFFFFu);
+  const GroupScale scale = group_scale(top);
   int32_t sum = 0;
   for (int64_t i = 0; i < group; ++i) {
-    const int32_t v = int32_t(std::nearbyint(from_bf16(src[i]) * inverse));  // half to even
-    dst[i] = int8_t(v);
+    const int32_t v = scale.inverse == 0.f ? 0 : int32_t(std::nearbyint(from_bf16(src[i]) * scale.inverse));
+    dst[i] = int8_t(v);  // half to even, as cvtps below and torch.round in the reference
     sum += v;
   }
-  *sx = absmax / 127.f;
-  *sx_sum = *sx * float(sum);
+  *sx = scale.sx;
+  *sx_sum = scale.sx * float(sum);
 }
 
 #ifdef SEESAY_VNNI
 // The same, 16 values per instruction (group % 16 == 0); cvtps rounds half to even as nearbyint.
 SEESAY_TARGET void quantize_group16(const uint16_t* src, int64_t group, int8_t* dst, float* sx, float* sx_sum) {
   const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF);
-  __m512 top = _mm512_setzero_ps();
+  __m512i top = _mm512_setzero_si512();
   for (int64_t i = 0; i < group; i += 16) {
     const __m512i bits = _mm512_slli_epi32(
         _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i))), 16);
-    top = _mm512_max_ps(top, _mm512_castsi512_ps(_mm512_and_si512(bits, magnitude)));
+    top = _mm512_max_epu32(top, _mm512_and_si512(bits, magnitude));
   }
-  const float absmax = _mm512_reduce_max_ps(top);
-  const __m512 inverse = _mm512_set1_ps(absmax > 0.f ? 127.f / absmax : 0.f);
+  const GroupScale scale = group_scale(uint32_t(_mm512_reduce_max_epu32(top)));
+  const __m512 inverse = _mm512_set1_ps(scale.inverse);
   __m512i sum = _mm512_setzero_si512();
   for (int64_t i = 0; i < group; i += 16) {
     const __m512 v = _mm512_castsi512_ps(_mm512_slli_epi32(
@@ -91,8 +108,8 @@ SEESAY_TARGET void quantize_group16(const uint16_t* src, int64_t group, int8_t* 
     sum = _mm512_add_epi32(sum, r);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm512_cvtepi32_epi8(r));
   }
-  *sx = absmax / 127.f;
-  *sx_sum = *sx * float(_mm512_reduce_add_epi32(sum));
+  *sx = scale.sx;
+  *sx_sum = scale.sx * float(_mm512_reduce_add_epi32(sum));
 }
 #endif
 
@@ -385,7 +402,8 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& packed, const 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("supported", &supported, "whether this CPU has AVX512-VNNI and AVX512-VBMI");
   m.def("amx_supported", &amx_supported, "whether this CPU has AMX-INT8 and the OS lets this process use it");
+  // The GIL is released: a prompt's matmul runs for tens of ms, and the window's thread needs it.
   m.def("linear", &linear, "x @ W^T + bias, W int4 in torch's CPU layout, x quantized to int8 per group",
-        py::arg("x"), py::arg("packed"), py::arg("scale_shift"), py::arg("group"), py::arg("bias") = py::none(),
+        py::call_guard<py::gil_scoped_release>(), py::arg("x"), py::arg("packed"), py::arg("scale_shift"), py::arg("group"), py::arg("bias") = py::none(),
         py::arg("amx_from") = 16);
 }

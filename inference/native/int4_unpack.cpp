@@ -156,6 +156,7 @@ void unpack_slice(const torch::Tensor& packed, const torch::Tensor& scale, const
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("scales", &scales, "float32 scale and shift - 8 * scale from bf16 [K/group, N, 2]");
   m.def("unpack_slice", &unpack_slice, "rows [b0*B, b1*B) of an int4-packed weight, as bf16 W^T",
+        py::call_guard<py::gil_scoped_release>(),  // tensors only: the GUI thread may run meanwhile
         py::arg("packed"), py::arg("scale"), py::arg("shift"), py::arg("group"), py::arg("B"), py::arg("b0"),
         py::arg("b1"), py::arg("out"), py::arg("isa") = 2);
 }

@@ -84,8 +84,10 @@ def _compile(name: str, sources: list[Path], out_dir: Path) -> Path:
     from torch.utils.cpp_extension import load
 
     # OpenMP: at::parallel_for in a header is an `omp parallel` region; without the flag it runs
-    # on one thread. Linked by soname (libgomp.so.1), it resolves to the runtime torch loaded.
-    cflags, ldflags = {"win32": (["/O2", "/openmp"], []), "darwin": (["-O3"], [])}.get(
+    # on one thread. On Linux, linked by soname (libgomp.so.1), it resolves to the runtime torch
+    # loaded. Not on Windows (MSVC's /openmp brings vcomp140, a second runtime beside torch's) or
+    # macOS (Apple's clang has none): there the kernels run on one thread.
+    cflags, ldflags = {"win32": (["/O2"], []), "darwin": (["-O3"], [])}.get(
         sys.platform, (["-O3", "-fopenmp"], ["-fopenmp"]))
     module = load(name=name, sources=[str(s) for s in sources], extra_cflags=cflags, extra_ldflags=ldflags,
                   build_directory=str(out_dir), verbose=False)

@@ -34,11 +34,12 @@ def random_weight(n: int, k: int, group: int, seed: int):
 
 @pytest.mark.parametrize("rows, amx_from", [(1, -1), (2, -1), (3, -1), (4, -1), (5, -1), (9, -1),
                                             (1, 1), (9, 1), (16, 1), (33, 1)])
-@pytest.mark.parametrize("group", [32, 128])
+@pytest.mark.parametrize("group", [32, 64, 128, 256])
 def test_kernel_computes_what_the_reference_does(kernel, rows, amx_from, group):
     """VNNI: every tile size (4 rows a pass, then 3, 2, 1); AMX (``amx_from=1``, where the CPU has
-    it and the group is 64-256 wide): whole and partial 16-row tiles; two group sizes, a bias. The
-    int32 dot products are exact, so the only difference is the float sums and the bf16 result."""
+    it; groups of 64-256 features, one to four 64-feature tiles; 32 stays on VNNI): whole and
+    partial 16-row tiles; a bias. The int32 dot products are exact, so the only difference is the
+    float sums and the bf16 result."""
     packed, scale_shift = random_weight(192, 512, group, seed=rows + group)
     x = torch.randn(rows, 512, generator=torch.Generator().manual_seed(rows)).to(torch.bfloat16)
     x[0, :group] = 0  # a group of zeros: scale 0, no division by it
@@ -59,6 +60,27 @@ def test_linear_matches_torchs_int4_kernel_within_the_input_rounding(kernel):
             got = int4_int8.linear(x, *packed_parts(module), bias=module[0].bias)
         assert got.shape == expected.shape and got.dtype == torch.bfloat16
         torch.testing.assert_close(got, expected, rtol=3e-2, atol=3e-2)
+
+
+@pytest.mark.parametrize("amx_from", [-1, 1])
+def test_a_nan_or_inf_in_the_input_gives_nan_as_torch_does(kernel, amx_from):
+    """A group's absmax would drop a NaN and the row would come out large and finite."""
+    packed, scale_shift = random_weight(128, 256, 128, seed=4)
+    x = torch.randn(3, 256, generator=torch.Generator().manual_seed(4)).to(torch.bfloat16)
+    x[0, 5], x[1, 200] = float("nan"), float("inf")
+    x[2, :128] = 1e-38  # too small to scale to int8: counts as zeros
+    got = kernel.linear(x, packed, scale_shift, 128, amx_from=amx_from)
+    assert torch.isnan(got[0]).all() and torch.isnan(got[1]).all()
+    expected = int4_int8.reference(x[2:], packed, scale_shift, 128)
+    torch.testing.assert_close(got[2:].double(), expected, rtol=1 / 128, atol=1e-3 * expected.abs().max().item())
+
+
+def test_groups_amx_cannot_take_stay_short(kernel):
+    if not kernel.amx_supported():
+        assert int4_int8.max_rows(128) == int4_int8.max_rows(32) == int4_int8.VNNI_MAX_ROWS
+        return
+    assert int4_int8.max_rows(128) == int4_int8.max_rows(64) == int4_int8.AMX_MAX_ROWS
+    assert int4_int8.max_rows(32) == int4_int8.max_rows(512) == int4_int8.VNNI_MAX_ROWS
 
 
 def test_kernel_refuses_what_it_cannot_read(kernel):

@@ -117,9 +117,10 @@ def test_layers_the_kernel_cannot_take_keep_torchs_kernel(kernel):
     assert "forward" not in vars(odd[0]) and "forward" not in vars(plain[0])
 
 
-def test_the_loader_sends_a_long_prompt_through_the_dense_path(kernel, tmp_path):
-    """A tiny model with MLP matrices in torch's int4 layout: the engine answers, and its prefill
-    logits are those of torch's own int4 kernel within bf16 rounding (short inputs: test_int4_int8)."""
+def test_the_loader_routes_the_dense_path_and_its_logits_are_torchs(kernel, tmp_path):
+    """A tiny model with MLP matrices in torch's int4 layout: the loader routes them, the engine
+    answers, and with only the dense path routed the logits of a long input are those of torch's
+    own int4 kernel within bf16 rounding (where int4_int8 takes prompts too: test_int4_int8)."""
     from inference.conversation import Turn
     from inference.generate import GenerationSettings
     from inference.loader import LoadOptions, load_engine
