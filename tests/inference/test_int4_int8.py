@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from inference import int4_unpack, int4_int8, quant, quant_kernels
-from tests.inference.test_int4_unpack import int4_linear, packed_parts
+from tests.inference.test_int4_unpack import assert_routed_logits_are_torchs, int4_linear, packed_parts
 from tests.real_parts import need
 
 
@@ -142,11 +142,4 @@ def test_the_engine_decodes_through_the_kernel(kernel, tmp_path):
                                 GenerationSettings(max_new_tokens=6, greedy=True)))
     assert pieces and pieces[-1].finish_reason in ("stop", "length") and pieces[-1].stats.generated_tokens >= 1
 
-    ids = torch.randint(0, 400, (1, 5))
-    with torch.no_grad():
-        with_kernel = engine.model(input_ids=ids).logits
-        for module in routed:
-            del module.forward
-        torch_only = engine.model(input_ids=ids).logits
-    assert not torch.equal(with_kernel, torch_only)
-    torch.testing.assert_close(with_kernel, torch_only, rtol=5e-2, atol=5e-2)
+    assert_routed_logits_are_torchs(engine.model, routed, torch.randint(0, 400, (1, 5)))
