@@ -7,7 +7,8 @@ replace it (optimum-quanto is in maintenance mode).
   refuses ``save_pretrained`` on a quanto model, and quanto's own reload loses the vision embedder,
   so the copy is the state dict in safetensors shards + quanto's quantization map + the
   non-persistent buffers, and reloading builds the model on the meta device, re-applies the map and
-  fills it shard by shard (peak memory: the model plus one shard).
+  fills it shard by shard, taking the read tensors as the model's own (peak memory: the model).
+  int4 weights in torch's int4 matmul layout are stored as that layout (``_state_dict``).
 
 What stays unquantized, and why:
 * the image and audio embedders (``model.embed_vision``, ``model.embed_audio``): 4-bit projections
@@ -17,6 +18,7 @@ What stays unquantized, and why:
   what an int8 head would save per decoded token (see bench/README.md).
 """
 
+import functools
 import json
 import os
 import shutil
@@ -27,7 +29,7 @@ import torch
 
 SCHEMES = ("int4", "int8", "none")
 KEEP_UNQUANTIZED = ["lm_head", "model.embed_vision", "model.embed_audio"]
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: int4 weights in torch's int4 matmul layout are stored as that layout
 SHARD_BYTES = 1 << 30
 _MARKER = "quantization.json"
 
@@ -72,7 +74,10 @@ def has_copy(folder: Path) -> bool:
         meta = json.loads((Path(folder) / _MARKER).read_text())
     except (OSError, ValueError):
         return False
-    return meta.get("format") == FORMAT_VERSION
+    if meta.get("format") != FORMAT_VERSION:
+        return False
+    layout = meta.get("tinygemm")
+    return layout is None or layout.get("layout") == _tinygemm_layout()  # same torch, same CPU kind
 
 
 def save_quantized(model: torch.nn.Module, folder: Path, scheme: str) -> None:
@@ -84,7 +89,8 @@ def save_quantized(model: torch.nn.Module, folder: Path, scheme: str) -> None:
     tmp = folder.with_name(folder.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    state = model.state_dict()
+    tinygemm = _tinygemm_modules(model)
+    state = _state_dict(model, tinygemm)
     if _tied(model):
         state.pop("lm_head.weight", None)  # restored by tie_weights() on load
     shards, current, size, owner = [], {}, 0, None
@@ -106,6 +112,10 @@ def save_quantized(model: torch.nn.Module, folder: Path, scheme: str) -> None:
     save_file(_unshare(buffers), tmp / "buffers.safetensors")
     meta = {"format": FORMAT_VERSION, "scheme": scheme, "shards": len(shards),
             "map": quantization_map(model)}
+    if tinygemm:
+        meta["tinygemm"] = {"layout": _tinygemm_layout(), "modules": {
+            name: {"size": list(m.weight.size()), "group": m.weight._group_size, "qtype": m.weight.qtype.name}
+            for name, m in tinygemm.items()}}
     (tmp / _MARKER).write_text(json.dumps(meta))  # written last: its presence means complete
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
@@ -131,8 +141,10 @@ def load_quantized(folder: Path, config, model_class, dtype: torch.dtype) -> tor
     model.to_empty(device="cpu")
     expected = set(model.state_dict())
     loaded: set[str] = set()
+    packed: dict[str, torch.Tensor] = {}
     for i in range(meta["shards"]):
-        loaded.update(_load_shard(model, folder / f"weights-{i:05d}.safetensors"))
+        loaded.update(_load_shard(model, folder / f"weights-{i:05d}.safetensors", packed))
+    _set_tinygemm_weights(model, meta.get("tinygemm", {}).get("modules", {}), packed)
     for name, value in load_file(folder / "buffers.safetensors").items():
         owner, _, attr = name.rpartition(".")
         model.get_submodule(owner).register_buffer(attr, value, persistent=False)
@@ -150,9 +162,10 @@ def load_quantized(folder: Path, config, model_class, dtype: torch.dtype) -> tor
     return model.eval()
 
 
-def _load_shard(model: torch.nn.Module, file: Path, group_bytes: int = 256 << 20) -> set[str]:
+def _load_shard(model: torch.nn.Module, file: Path, packed: dict, group_bytes: int = 256 << 20) -> set[str]:
     """Fill ``model`` from one shard a few tensors at a time: holding a whole shard (the first is
-    the 2 GB embedding of the 12B) on top of the model raised the load peak to 1.39x resident."""
+    the 2 GB embedding of the 12B) on top of the model raised the load peak to 1.39x resident.
+    int4 weights stored in torch's layout go to ``packed`` (``_set_tinygemm_weights`` uses them)."""
     from safetensors import safe_open
 
     names: set[str] = set()
@@ -161,31 +174,88 @@ def _load_shard(model: torch.nn.Module, file: Path, group_bytes: int = 256 << 20
         for name in reader.keys():
             this_owner = name.split(".weight.", 1)[0]  # a quantized weight's parts load together
             if size >= group_bytes and this_owner != owner:
-                model.load_state_dict(group, strict=False)
+                model.load_state_dict(group, strict=False, assign=True)
                 group, size = {}, 0
             tensor = reader.get_tensor(name)
+            names.add(name)
+            if name.endswith(_TINYGEMM_PARTS):
+                packed[name] = tensor  # kept as they are: they are the final weights
+                continue
             group[name] = tensor
             size += tensor.numel() * tensor.element_size()
             owner = this_owner
-            names.add(name)
         if group:
-            model.load_state_dict(group, strict=False)
+            model.load_state_dict(group, strict=False, assign=True)
     return names
 
 
 def worth_saving(model: torch.nn.Module) -> bool:
-    """False when the weights sit in torch's int4 matmul layout ("tinygemm", bf16 on CPU / CUDA).
+    """False when int4 weights in torch's int4 matmul layout ("tinygemm") are not on the CPU.
 
-    quanto can only save such a weight by unpacking it through a matmul with an identity matrix:
-    3-6 s per 3840x15360 matrix here, 15-35 min for the 12B's 328, while loading a saved copy was
-    not faster than quantizing again (bench/README.md, "load"). Such models are quantized at each
-    load instead; int8 weights and other int4 layouts save in seconds and are kept.
+    quanto can only save such a weight by unpacking it through a matmul with an identity matrix
+    (3-6 s per 3840x15360 matrix here, 15-35 min for the 12B's 328), so the copy stores torch's
+    packed layout as it is (``_state_dict``) and marks which layout it is (``_tinygemm_layout``):
+    a copy made by another torch or on another kind of CPU is not used.
     """
-    for module in model.modules():
-        weight = getattr(module, "weight", None)
-        if type(weight).__name__.startswith("TinyGemm"):
-            return False
-    return True
+    return all(m.weight._data._data.device.type == "cpu" for m in _tinygemm_modules(model).values())
+
+
+_TINYGEMM_PARTS = (".weight._tinygemm_data", ".weight._tinygemm_scale_shift")
+
+
+def _tinygemm_modules(model: torch.nn.Module) -> dict:
+    from optimum.quanto.tensor.weights.tinygemm import TinyGemmWeightQBitsTensor
+
+    return {name: m for name, m in model.named_modules()
+            if isinstance(getattr(m, "weight", None), TinyGemmWeightQBitsTensor)}
+
+
+def _state_dict(model: torch.nn.Module, tinygemm: dict) -> dict:
+    """``model.state_dict()``, with int4 weights in torch's layout as their packed bytes and
+    scales (quanto's own state dict would unpack them through an identity matmul)."""
+    state: dict[str, torch.Tensor] = {}
+    for name, module in model.named_modules():
+        prefix = f"{name}." if name else ""
+        if name not in tinygemm:
+            module._save_to_state_dict(state, prefix, False)  # its own tensors, not its children's
+            continue
+        weight = module.weight
+        state[prefix + "weight._tinygemm_data"] = weight._data._data
+        state[prefix + "weight._tinygemm_scale_shift"] = weight._scale_shift
+        for attr in ("bias", "input_scale", "output_scale"):
+            value = getattr(module, attr, None)
+            if value is not None:
+                state[prefix + attr] = value.detach()
+    return state
+
+
+def _set_tinygemm_weights(model: torch.nn.Module, modules: dict, packed: dict) -> None:
+    from optimum.quanto import qtypes
+    from optimum.quanto.tensor.weights.tinygemm import TinyGemmWeightQBitsTensor
+    from optimum.quanto.tensor.weights.tinygemm.packed import TinyGemmPackedTensor
+
+    for name, info in modules.items():
+        data = packed.pop(f"{name}.weight._tinygemm_data")
+        scale_shift = packed.pop(f"{name}.weight._tinygemm_scale_shift")
+        size, stride = torch.Size(info["size"]), (info["size"][1], 1)
+        weight = TinyGemmWeightQBitsTensor(qtypes[info["qtype"]], 0, info["group"], size, stride,
+                                           TinyGemmPackedTensor(data, size, stride), scale_shift)
+        model.get_submodule(name).weight = torch.nn.Parameter(weight, requires_grad=False)
+    if packed:
+        raise RuntimeError(f"the quantized copy holds int4 weights its marker does not list, e.g. {sorted(packed)[:2]}")
+
+
+@functools.cache
+def _tinygemm_layout() -> str:
+    """A fingerprint of torch's CPU int4 layout here (it depends on the torch and the CPU)."""
+    import hashlib
+
+    probe = (torch.arange(128 * 256, dtype=torch.int32).reshape(128, 256) * 7 + 3) % 16
+    try:
+        packed = torch._convert_weight_to_int4pack_for_cpu(probe, innerKTiles=2)
+    except (AttributeError, RuntimeError):
+        return "none"
+    return f"{torch.__version__}:{hashlib.sha256(packed.contiguous().numpy().tobytes()).hexdigest()[:16]}"
 
 
 @dataclass(frozen=True)

@@ -220,13 +220,47 @@ def test_shared_storage_is_split_for_safetensors():
     assert out["d"] is tensors["d"]
 
 
-def test_int4_in_torch_matmul_layout_is_not_worth_saving_but_int8_is():
-    """Saving a tinygemm-packed int4 weight means unpacking it through an identity matmul
-    (minutes for the 12B): such models are quantized at each load instead (see bench/)."""
-    from optimum.quanto import freeze, qint4, qint8, quantize
+def test_int4_in_torch_matmul_layout_is_saved_as_that_layout_and_reloaded_exactly(tmp_path, monkeypatch):
+    """quanto's own state dict would unpack each such weight through an identity matmul (minutes
+    for the 12B): the copy holds torch's packed bytes and scales instead, and loads back into
+    the same weights, bit for bit."""
+    from optimum.quanto.tensor.weights.tinygemm import TinyGemmWeightQBitsTensor
 
-    for weights, expected in ((qint4, False), (qint8, True)):
-        model = torch.nn.Sequential(torch.nn.Linear(256, 256)).to(torch.bfloat16)
-        quantize(model, weights=weights)
-        freeze(model)
-        assert quant.worth_saving(model) is expected, type(model[0].weight).__name__
+    from tests.tiny_checkpoint import build_tiny_checkpoint
+
+    wide = build_tiny_checkpoint(tmp_path / "wide", hidden_size=128)
+    model = quantized_model(wide, "int4")
+    tinygemm = quant._tinygemm_modules(model)
+    assert len(tinygemm) >= 4 and quant.worth_saving(model)
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("unpacked through quanto's identity matmul")
+
+    monkeypatch.setattr(TinyGemmWeightQBitsTensor, "weight_qbits_tensor", never)
+    save_quantized(model, tmp_path / "copy", "int4")
+    meta = json.loads((tmp_path / "copy" / "quantization.json").read_text())
+    assert set(meta["tinygemm"]["modules"]) == set(tinygemm) and has_copy(tmp_path / "copy")
+
+    config = AutoConfig.from_pretrained(wide.model_dir, local_files_only=True)
+    reloaded = load_quantized(tmp_path / "copy", config, Gemma4UnifiedForConditionalGeneration, DTYPE)
+    for name, module in quant._tinygemm_modules(reloaded).items():
+        original = tinygemm[name].weight
+        assert torch.equal(module.weight._data._data, original._data._data), name
+        assert torch.equal(module.weight._scale_shift, original._scale_shift), name
+        assert module.weight.size() == original.size() and module.weight._group_size == original._group_size
+    assert set(quant._tinygemm_modules(reloaded)) == set(tinygemm)
+    torch.testing.assert_close(logits(reloaded), logits(model), rtol=0, atol=0)
+
+    # A copy from another torch or another kind of CPU (another packed layout) is not used.
+    meta["tinygemm"]["layout"] = "2.0.0:0123456789abcdef"
+    (tmp_path / "copy" / "quantization.json").write_text(json.dumps(meta))
+    assert not has_copy(tmp_path / "copy")
+
+
+def test_int8_weights_are_worth_saving():
+    from optimum.quanto import freeze, qint8, quantize
+
+    model = torch.nn.Sequential(torch.nn.Linear(256, 256)).to(torch.bfloat16)
+    quantize(model, weights=qint8)
+    freeze(model)
+    assert quant.worth_saving(model)
