@@ -147,7 +147,10 @@ def _load_model(report, options: LoadOptions, dtype, progress: Progress):
     quant.align_weights(model)
     if copy is not None and scheme != "none" and quant.worth_saving(model):
         progress("Saving the quantized copy for faster starts", 0.8)
-        quant.save_quantized(model, copy, scheme)
+        try:
+            quant.save_quantized(model, copy, scheme)
+        except OSError as exc:  # e.g. a full disk: the model is loaded, only later starts are slower
+            progress(f"Could not save the quantized copy ({exc.strerror or exc}); the next start quantizes again", 0.9)
     return model, processor
 
 

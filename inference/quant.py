@@ -82,13 +82,23 @@ def has_copy(folder: Path) -> bool:
 
 def save_quantized(model: torch.nn.Module, folder: Path, scheme: str) -> None:
     """Write the quantized copy atomically: a crash mid-write leaves no half copy behind."""
-    from optimum.quanto import quantization_map
-    from safetensors.torch import save_file
-
     folder = Path(folder)
     tmp = folder.with_name(folder.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    try:
+        _write_copy(model, tmp, scheme)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a half copy must not keep a full disk full
+        raise
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+def _write_copy(model: torch.nn.Module, tmp: Path, scheme: str) -> None:
+    from optimum.quanto import quantization_map
+    from safetensors.torch import save_file
+
     tinygemm = _tinygemm_modules(model)
     state = _state_dict(model, tinygemm)
     if _tied(model):
@@ -117,8 +127,6 @@ def save_quantized(model: torch.nn.Module, folder: Path, scheme: str) -> None:
             name: {"size": list(m.weight.size()), "group": m.weight._group_size, "qtype": m.weight.qtype.name}
             for name, m in tinygemm.items()}}
     (tmp / _MARKER).write_text(json.dumps(meta))  # written last: its presence means complete
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
 
 
 def load_quantized(folder: Path, config, model_class, dtype: torch.dtype) -> torch.nn.Module:

@@ -199,6 +199,25 @@ def test_a_damaged_copy_is_quantized_again_and_replaced(tiny, tmp_path, int4_cop
     assert progress.saw("Loading the quantized copy") and not progress.saw("Loading and quantizing")
 
 
+def test_a_copy_that_cannot_be_saved_still_loads_the_model(tiny, tmp_path, monkeypatch):
+    import errno
+
+    import safetensors.torch
+
+    from inference import quant
+
+    def disk_full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", disk_full)
+    progress = Progress()
+    engine = load(tiny, tmp_path / "q", "int4", progress, use_draft=False)
+    assert engine.model is not None
+    assert progress.saw("Could not save the quantized copy (No space left on device)")
+    assert not any(quant.has_copy(p) for p in (tmp_path / "q").iterdir())
+    assert not list((tmp_path / "q").glob("*.partial"))  # nothing left to fill the disk
+
+
 def test_an_interrupted_save_leaves_no_copy_to_trust(tiny, tmp_path, monkeypatch):
     import safetensors.torch
 
