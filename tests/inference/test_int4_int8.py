@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from inference import int4_unpack, int4_int8, quant, quant_kernels
-from tests.inference.test_int4_unpack import assert_routed_logits_are_torchs, int4_linear, packed_parts
+from tests.inference.test_int4_unpack import (
+    assert_linear_is_torchs, assert_routed_logits_are_torchs, int4_linear, packed_parts,
+)
 from tests.real_parts import need
 
 
@@ -54,12 +56,7 @@ def test_kernel_computes_what_the_reference_does(kernel, rows, amx_from, group):
 def test_linear_matches_torchs_int4_kernel_within_the_input_rounding(kernel):
     module = int4_linear(448, 384, bias=True)
     for shape in [(1, 1, 384), (2, 3, 384), (7, 384)]:
-        x = torch.randn(*shape, dtype=torch.bfloat16)
-        with torch.no_grad():
-            expected = module(x)
-            got = int4_int8.linear(x, *packed_parts(module), bias=module[0].bias)
-        assert got.shape == expected.shape and got.dtype == torch.bfloat16
-        torch.testing.assert_close(got, expected, rtol=3e-2, atol=3e-2)
+        assert_linear_is_torchs(int4_int8.linear, module, torch.randn(*shape, dtype=torch.bfloat16), rtol=3e-2)
 
 
 @pytest.mark.parametrize("amx_from", [-1, 1])

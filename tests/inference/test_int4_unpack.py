@@ -88,12 +88,16 @@ def test_kernel_refuses_a_slice_outside_the_weight(kernel):
 def test_linear_matches_torchs_int4_kernel(kernel, shape, monkeypatch):
     monkeypatch.setattr(int4_unpack, "SLICE_BYTES", 384 * 64 * 2)  # several slices, a short last one
     module = int4_linear(448 if int4_unpack.block_rows() == 64 else 416, 384, bias=True)
-    x = torch.randn(*shape, dtype=torch.bfloat16)
+    assert_linear_is_torchs(int4_unpack.linear, module, torch.randn(*shape, dtype=torch.bfloat16), rtol=2e-2)
+
+
+def assert_linear_is_torchs(linear, module, x, rtol: float) -> None:
+    """``linear`` on ``module``'s packed weight gives what quanto/torch's int4 kernel gives."""
     with torch.no_grad():
         expected = module(x)
-        got = int4_unpack.linear(x, *packed_parts(module), bias=module[0].bias)
+        got = linear(x, *packed_parts(module), bias=module[0].bias)
     assert got.shape == expected.shape and got.dtype == torch.bfloat16
-    torch.testing.assert_close(got, expected, rtol=2e-2, atol=3e-2)
+    torch.testing.assert_close(got, expected, rtol=rtol, atol=3e-2)
 
 
 def test_only_long_inputs_take_the_dense_path(kernel):
