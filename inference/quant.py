@@ -30,6 +30,7 @@ import torch
 SCHEMES = ("int4", "int8", "none")
 KEEP_UNQUANTIZED = ["lm_head", "model.embed_vision", "model.embed_audio"]
 FORMAT_VERSION = 2  # 2: int4 weights in torch's int4 matmul layout are stored as that layout
+_READABLE_FORMATS = (1, FORMAT_VERSION)  # a format-1 copy has no such weights: it loads as it did
 SHARD_BYTES = 1 << 30
 _MARKER = "quantization.json"
 
@@ -74,7 +75,7 @@ def has_copy(folder: Path) -> bool:
         meta = json.loads((Path(folder) / _MARKER).read_text())
     except (OSError, ValueError):
         return False
-    if meta.get("format") != FORMAT_VERSION:
+    if meta.get("format") not in _READABLE_FORMATS:
         return False
     layout = meta.get("tinygemm")
     return layout is None or layout.get("layout") == _tinygemm_layout()  # same torch, same CPU kind

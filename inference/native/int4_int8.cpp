@@ -1,14 +1,15 @@
-// Short inputs (decoding, a follow-up question, a second of audio) through int4 weights held in
-// torch's CPU int4 layout, as int8 dot products (AVX512-VNNI), reading the packed weights once.
+// int4 weights held in torch's CPU int4 layout times int8-quantized inputs: decoding, follow-ups,
+// audio while speaking and prompts of up to ~1000 tokens (inference/int4_int8.py routes them).
 //
 // Why: torch's int4 CPU kernel converts every weight to float and multiplies it in float: about
 // three times the instructions per weight byte that memory can deliver, so decoding runs at
-// 15-19 GB/s of a 26 GB/s machine, and 25 rows cost 25 times one row (bench/README.md). Here the
-// input is quantized to int8 per weight group (absmax / 127, as llama.cpp's Q8 inputs), and each
-// 128 bytes of packed weights (4 input features x 64 rows) become 4 VPDPBUSD per input row: two
-// byte permutes put the 4 features of one row into one 32-bit lane, a mask and a shift split the
-// nibbles. Per group: out += s * sx * sum(q * xq) + (shift - 8 s) * sx * sum(xq), which is the
-// dot product of the dequantized weight with the quantized input, exactly, in int32 then float.
+// ~15 GB/s of a ~25 GB/s machine, and 25 rows cost 25 times one row (bench/README.md). Here the
+// input is quantized to int8 per weight group (absmax / 127), and each 128 bytes of packed weights
+// (4 input features x 64 rows) are split into nibbles once: two byte permutes put the 4 features of
+// one row into one 32-bit lane, a mask and a shift split the nibbles. A few input rows then take 4
+// VPDPBUSD (AVX512-VNNI) per row; 8 rows or more take AMX tiles (block_amx). Per group:
+// out += s * sx * sum(q * xq) + (shift - 8 s) * sx * sum(xq), which is the dot product of the
+// dequantized weight with the quantized input, exactly, in int32 then float.
 //
 // Layout (the one inference/int4_unpack.py checks against torch): rows in blocks of 64; block b is
 // K runs of 32 bytes, one per input feature k; in a run, the low nibble of byte j is row j of the
@@ -405,5 +406,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   // The GIL is released: a prompt's matmul runs for tens of ms, and the window's thread needs it.
   m.def("linear", &linear, "x @ W^T + bias, W int4 in torch's CPU layout, x quantized to int8 per group",
         py::call_guard<py::gil_scoped_release>(), py::arg("x"), py::arg("packed"), py::arg("scale_shift"), py::arg("group"), py::arg("bias") = py::none(),
-        py::arg("amx_from") = 16);
+        py::arg("amx_from") = 8);
 }

@@ -156,6 +156,8 @@ def test_has_copy_needs_the_marker_of_this_format(tmp_path):
     assert not has_copy(folder)
     (folder / "quantization.json").write_text(json.dumps({"format": quant.FORMAT_VERSION}))
     assert has_copy(folder)
+    (folder / "quantization.json").write_text(json.dumps({"format": 1}))  # int8 copies users already have
+    assert has_copy(folder)
 
 
 def test_a_copy_missing_tensors_is_refused_on_load(tmp_path, scheme_model, config):
