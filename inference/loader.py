@@ -67,6 +67,9 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
     if assistant_report is not None:
         report_progress("Loading the drafter", 0.9)
         assistant = _load_assistant(assistant_report.path, dtype).to(device)
+    from inference import bf16_gemv
+
+    heads = bf16_gemv.route_heads(model, assistant)  # bf16 heads on the CPU, whatever the scheme
 
     from inference import quant_kernels
     from inference.engine import Engine, EngineInfo, resident_bytes
@@ -76,7 +79,9 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
         dtype=str(dtype).removeprefix("torch."), quantization=options.quantization,
         drafter=assistant_report.path.name if assistant_report else None,
         resident_bytes=resident_bytes(model, assistant),
-        kernels=_kernels(quant_kernels.prepare(), routes) if options.quantization == "int4" else "",
+        kernels=", ".join(filter(None, [
+            _kernels(quant_kernels.prepare(), routes) if options.quantization == "int4" else "",
+            f"head: {bf16_gemv.describe()} ({heads} routed)" if device.type == "cpu" else ""])),
     )
     report_progress("Ready", 1.0)
     return Engine(model, processor, info, assistant=assistant, context_tokens=options.context_tokens,

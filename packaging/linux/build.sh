@@ -33,7 +33,7 @@ fi
 # --- quanto's CPU extension, compiled here so the app never needs a compiler (cached in build/)
 say "C++ kernels"
 "$py" packaging/quanto_ext/build_ext.py 2>&1 | grep -v "No CUDA runtime is found" || true
-for lib in quanto_cpp seesay_int4 seesay_int4_int8; do
+for lib in quanto_cpp seesay_int4 seesay_int4_int8 seesay_bf16_gemv; do
   [ -f "build/quanto_ext/$lib.so" ] || { echo "build.sh: the $lib kernel did not build" >&2; exit 1; }
 done
 

@@ -73,6 +73,9 @@ grep -q "int4 unpack: prebuilt" "$work/self-test.log" || fail "the installed app
 if grep -q avx512_vnni /proc/cpuinfo && grep -q avx512vbmi /proc/cpuinfo; then  # the CPUs it is for
   grep -q "int4 x int8: prebuilt" "$work/self-test.log" || fail "the installed app did not load its int4 x int8 kernel"
 fi
+if grep -q avx512bw /proc/cpuinfo; then  # the bf16 head kernel runs on any AVX-512 CPU
+  grep -q "head: prebuilt" "$work/self-test.log" || fail "the installed app did not load its bf16 head kernel"
+fi
 
 # Time from exec to a mapped "Seesay" window, seen from outside (xdotool polls the X server every
 # 20 ms), three starts in one Xvfb session. With --print-startup-time the app prints its own

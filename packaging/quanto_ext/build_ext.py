@@ -1,10 +1,11 @@
 """Compile Seesay's C++ kernels ahead of time, for this torch: optimum-quanto's CPU extension
 (``quanto_cpp``), the int4 unpack kernel for long inputs (``inference/native/int4_unpack.cpp``) and
-the int4 x int8 kernel for short ones (``inference/native/int4_int8.cpp``).
+the int4 x int8 kernel for short ones (``inference/native/int4_int8.cpp``) and the bf16 output-head
+kernel for decoding (``inference/native/bf16_gemv.cpp``).
 
 quanto would otherwise compile its extension at first int4 use, which a frozen app (and a machine
 without a compiler) cannot do; the app never compiles anything. Output: ``build/quanto_ext/``
-with ``quanto_cpp``, ``seesay_int4`` and ``seesay_int4_int8`` (``.so`` / ``.pyd``) and
+with ``quanto_cpp``, ``seesay_int4``, ``seesay_int4_int8`` and ``seesay_bf16_gemv`` (``.so`` / ``.pyd``) and
 ``pytorch_version.txt``; ``inference.quant_kernels`` finds them there in a source checkout, and
 ``packaging/seesay.spec`` ships them as ``quanto_ext/`` in the bundle. Without them the app works:
 quanto unpacks with pure torch, and int4 inputs use torch's int4 kernel (slower prefill and decoding).
@@ -34,7 +35,7 @@ def build(out_dir: Path) -> list[Path]:
     import torch
 
     import optimum.quanto.library.extensions.cpp as quanto_cpp_pkg
-    from inference import int4_unpack, int4_int8
+    from inference import bf16_gemv, int4_unpack, int4_int8
 
     quanto_src = Path(quanto_cpp_pkg.__file__).parent
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -48,6 +49,7 @@ def build(out_dir: Path) -> list[Path]:
         (int4_unpack.LIBRARY, [REPO / "inference" / "native" / "int4_unpack.cpp"],
          lambda path: int4_unpack._check(quant_kernels.import_extension(path, int4_unpack.LIBRARY))),
         (int4_int8.LIBRARY, [REPO / "inference" / "native" / "int4_int8.cpp"], _check_int8),
+        (bf16_gemv.LIBRARY, [REPO / "inference" / "native" / "bf16_gemv.cpp"], _check_gemv),
     ]
     built, failed = [], []
     for name, sources, check in kernels:  # one that fails does not stop the other
@@ -74,6 +76,14 @@ def _check_int8(path: Path) -> None:
     module = quant_kernels.import_extension(path, int4_int8.LIBRARY)
     if module.supported():  # a build machine without AVX512-VNNI builds it for users who have it
         int4_int8._check(module)
+
+
+def _check_gemv(path: Path) -> None:
+    from inference import bf16_gemv
+
+    module = quant_kernels.import_extension(path, bf16_gemv.LIBRARY)
+    if module.supported():  # as above: built for the AVX-512 CPUs that can run it
+        bf16_gemv._check(module)
 
 
 def _libraries(folder: Path, name: str) -> list[Path]:

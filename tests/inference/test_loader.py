@@ -114,7 +114,8 @@ def test_each_scheme_loads_reporting_progress_and_answers(tiny, tmp_path, scheme
     assert messages.index("Starting the engine") < messages.index("Loading the processor")
     fractions = [f for _, f in progress.steps]
     assert fractions == sorted(fractions)
-    assert (scheme == "int4") == bool(engine.info.kernels)
+    assert (scheme == "int4") == ("int4 unpack" in engine.info.kernels)
+    assert "head: " in engine.info.kernels  # the bf16 head is every scheme's
 
     text, last = engine.answer([Turn.user("Hello!")], GREEDY)
     assert last.finish_reason in ("stop", "length") and last.stats.generated_tokens >= 1

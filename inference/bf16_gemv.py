@@ -1,0 +1,94 @@
+"""The output head of a decoding step: a few bf16 rows times the 262144-row tied embedding.
+
+Every decoded token multiplies its last hidden state by the whole head: 2 GB of bf16 for the
+12B, the largest single read of a step. torch's one-row bf16 matmul reads it at ~16 GB/s on an
+AMD EPYC (Zen 4) that reads 29, about 125 ms a token. ``linear`` (a prebuilt C++ kernel,
+``native/bf16_gemv.cpp``) streams each weight row once through AVX512-BF16 dot products (or
+widens bf16 to float and uses FMA on AVX-512 CPUs without them): ~85 ms there (bench/README.md
+"head"). The weights are used as they are, so nothing is copied and the head stays tied.
+
+``route_heads`` sends the ``lm_head`` of a model (and of the drafter) to it for inputs of up to
+``MAX_ROWS`` rows on the CPU; prompts and other devices keep torch's matmul. Without the prebuilt
+library, or on a CPU without AVX-512, everything stays as it was.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+LIBRARY = "seesay_bf16_gemv"  # built by packaging/quanto_ext/build_ext.py beside the others
+MAX_ROWS = 8  # decoding (1 row), verifying a draft (5); longer inputs are prompts: torch's GEMM
+
+
+@functools.cache
+def library():
+    """The prebuilt kernel if this CPU can run it and it matches ``reference``; else None."""
+    from inference import quant_kernels
+
+    return quant_kernels.load_prebuilt(LIBRARY, _check)
+
+
+def available() -> bool:
+    return library() is not None
+
+
+def describe() -> str:
+    lib = library()
+    if lib is None:
+        return "torch's matmul (no AVX-512, or not built)"
+    return "prebuilt, AVX512-BF16" if lib.bf16_supported() else "prebuilt, AVX-512 FMA"
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``x @ weight.T`` for bf16 ``x [..., K]`` and a contiguous bf16 ``weight [N, K]``."""
+    flat = x.reshape(-1, x.shape[-1]).contiguous()
+    return library().linear(flat, weight).view(*x.shape[:-1], weight.shape[0])
+
+
+def reference(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """What the kernel computes, in float64 (slow): ``[M, N]`` for ``x [M, K]``."""
+    return x.double() @ weight.double().T
+
+
+def route_heads(*models) -> int:
+    """Give each model's ``lm_head`` the kernel for short inputs; returns how many were routed."""
+    if not available():
+        return 0
+    routed = 0
+    for model in models:
+        head = getattr(model, "lm_head", None) if model is not None else None
+        if not _fits(head):
+            continue
+        head.forward = _routed_forward(head, head.forward)
+        routed += 1
+    return routed
+
+
+def _fits(head) -> bool:
+    return (isinstance(head, torch.nn.Linear) and head.bias is None and head.weight.device.type == "cpu"
+            and head.weight.dtype == torch.bfloat16 and head.weight.is_contiguous())
+
+
+def _routed_forward(head: torch.nn.Linear, torch_forward):
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        weight = head.weight  # read at each call: a reload or re-tie replaces it
+        if (x.dtype == torch.bfloat16 and x.device.type == "cpu" and weight.is_contiguous()
+                and x.numel() // max(1, x.shape[-1]) <= MAX_ROWS and not torch.is_grad_enabled()):
+            return linear(x, weight)
+        return torch_forward(x)
+
+    return forward
+
+
+def _check(module) -> None:
+    if not module.supported():
+        raise RuntimeError("this CPU has no AVX-512")
+    generator = torch.Generator().manual_seed(3)
+    weight = torch.randn(70, 100, generator=generator).to(torch.bfloat16)  # a partial block, a tail of K
+    x = torch.randn(3, 100, generator=generator).to(torch.bfloat16)
+    expected = reference(x, weight)
+    for use_bf16 in (True, False):
+        got = module.linear(x, weight, use_bf16)
+        assert torch.allclose(got.double(), expected, rtol=1 / 128, atol=1e-2), "wrong bf16 head product"

@@ -1,0 +1,147 @@
+// A few bf16 rows times a big bf16 matrix: the output head of a decoding step (inference/bf16_gemv.py).
+//
+// Why: every decoded token multiplies one hidden row by the tied 262144 x 3840 embedding (2 GB of
+// bf16), the largest read of a step. torch hands a one-row bf16 matmul to a GEMM that reads it at
+// ~16 GB/s on an AMD EPYC with AVX512-BF16 where a plain read gets ~29 (bench/README.md "head").
+// Here each weight row is a contiguous run of K bf16 values: four rows at a time are streamed
+// once through VDPBF16PS (two bf16 products summed into each float lane, AVX512-BF16), or, on
+// AVX-512 CPUs without it, widened to float by a shift and multiplied with FMA. The input rows
+// stay in L1. Sums are float32, rounded to bf16 once at the end, as torch's bf16 matmul does.
+#include <torch/extension.h>
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && (defined(__clang__) || __GNUC__ >= 10)
+#include <immintrin.h>
+#define SEESAY_AVX512 1
+#define SEESAY_F_TARGET __attribute__((target("avx512f,avx512bw")))
+#define SEESAY_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16")))
+#endif
+
+namespace {
+
+constexpr int kRows = 4;         // weight rows per pass: one load of x feeds four rows
+constexpr int64_t kAhead = 1024; // bytes prefetched ahead in each weight row
+
+inline float from_bf16(uint16_t bits) {
+  uint32_t wide = uint32_t(bits) << 16;
+  float f;
+  std::memcpy(&f, &wide, sizeof f);
+  return f;
+}
+
+// Plain C++: the tail of K not a multiple of 32, and CPUs without AVX-512 never get here (the
+// Python side keeps torch's matmul for them).
+inline float dot_tail(const uint16_t* w, const uint16_t* x, int64_t k0, int64_t K) {
+  float s = 0.f;
+  for (int64_t k = k0; k < K; ++k) s += from_bf16(w[k]) * from_bf16(x[k]);
+  return s;
+}
+
+#ifdef SEESAY_AVX512
+bool cpu_has_avx512() { return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"); }
+
+bool cpu_has_bf16() {
+#if defined(__clang__) || __GNUC__ >= 11
+  return cpu_has_avx512() && __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
+// Weight rows [n, n + R) against input row x: out[r] = sum_k w[r][k] x[k], 32 values a step.
+template <int R>
+SEESAY_BF16_TARGET void rows_bf16(const uint16_t* w, int64_t K, const uint16_t* x, float* out) {
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  const int64_t whole = K / 32 * 32;
+  for (int64_t k = 0; k < whole; k += 32) {
+    const __m512bh xv = (__m512bh)_mm512_loadu_si512(x + k);
+    for (int r = 0; r < R; ++r) {
+      const uint16_t* row = w + r * K + k;
+      _mm_prefetch(reinterpret_cast<const char*>(row) + kAhead, _MM_HINT_T0);
+      acc[r] = _mm512_dpbf16_ps(acc[r], (__m512bh)_mm512_loadu_si512(row), xv);
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]) + dot_tail(w + r * K, x, whole, K);
+}
+
+SEESAY_F_TARGET inline __m512 widen(const uint16_t* p) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(
+      _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+}
+
+// The same without AVX512-BF16: bf16 widened to float (a shift), then FMA; 16 values a step.
+template <int R>
+SEESAY_F_TARGET void rows_f32(const uint16_t* w, int64_t K, const uint16_t* x, float* out) {
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  const int64_t whole = K / 16 * 16;
+  for (int64_t k = 0; k < whole; k += 16) {
+    const __m512 xv = widen(x + k);
+    for (int r = 0; r < R; ++r) {
+      const uint16_t* row = w + r * K + k;
+      if ((k & 31) == 0) _mm_prefetch(reinterpret_cast<const char*>(row) + kAhead, _MM_HINT_T0);
+      acc[r] = _mm512_fmadd_ps(widen(row), xv, acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]) + dot_tail(w + r * K, x, whole, K);
+}
+
+template <int R>
+void rows(bool bf16, const uint16_t* w, int64_t K, const uint16_t* x, float* out) {
+  if (bf16) rows_bf16<R>(w, K, x, out);
+  else rows_f32<R>(w, K, x, out);
+}
+#else
+bool cpu_has_avx512() { return false; }
+bool cpu_has_bf16() { return false; }
+#endif
+
+}  // namespace
+
+bool supported() { return cpu_has_avx512(); }
+bool bf16_supported() { return cpu_has_bf16(); }
+
+// x @ W^T for bf16 x [M, K] (a few rows) and W [N, K]; bf16 [M, N]. use_bf16 false forces the
+// FMA path (the tests check both on a CPU that has AVX512-BF16).
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, bool use_bf16) {
+  TORCH_CHECK(cpu_has_avx512(), "this CPU has no AVX-512");
+  TORCH_CHECK(x.scalar_type() == torch::kBFloat16 && x.dim() == 2 && x.is_contiguous(), "x: bf16 [M, K]");
+  TORCH_CHECK(weight.scalar_type() == torch::kBFloat16 && weight.dim() == 2 && weight.is_contiguous() &&
+                  weight.size(1) == x.size(1), "weight: bf16 [N, K], contiguous");
+  const int64_t M = x.size(0), K = x.size(1), N = weight.size(0);
+  auto out = torch::empty({M, N}, x.options());
+  if (M == 0 || N == 0) return out;
+#ifdef SEESAY_AVX512
+  const bool bf16 = use_bf16 && cpu_has_bf16();
+  const uint16_t* w = reinterpret_cast<const uint16_t*>(weight.data_ptr<at::BFloat16>());
+  const uint16_t* xs = reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>());
+  uint16_t* dst = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
+  at::parallel_for(0, (N + kRows - 1) / kRows, 64, [&](int64_t b0, int64_t b1) {
+    float sums[kRows];
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t n0 = b * kRows, count = std::min<int64_t>(kRows, N - n0);
+      for (int64_t m = 0; m < M; ++m) {  // later rows find this weight block in L1 / L2
+        if (count == kRows) rows<kRows>(bf16, w + n0 * K, K, xs + m * K, sums);
+        else
+          for (int64_t r = 0; r < count; ++r) rows<1>(bf16, w + (n0 + r) * K, K, xs + m * K, sums + r);
+        for (int64_t r = 0; r < count; ++r) dst[m * N + n0 + r] = c10::BFloat16(sums[r]).x;
+      }
+    }
+  });
+#endif
+  return out;
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("supported", &supported, "whether this CPU has AVX-512 (F and BW)");
+  m.def("bf16_supported", &bf16_supported, "whether this CPU has AVX512-BF16 (VDPBF16PS)");
+  // The GIL is released: the head runs for tens of ms every token.
+  m.def("linear", &linear, "x @ W^T for a few bf16 rows x and a bf16 matrix W",
+        py::call_guard<py::gil_scoped_release>(), py::arg("x"), py::arg("weight"), py::arg("use_bf16") = true);
+}
