@@ -7,7 +7,12 @@ weight group and multiplies the 4-bit weights by them as integers, reading torch
 layout, so nothing is repacked and torch's kernel stays the fallback:
 
 * AVX512-VNNI (Ice Lake, Sapphire Rapids, Zen 4...): ~20 GB/s at one row, 1.3x torch; each
-  further row costs ~0.4 of the first, so it is used below ``VNNI_MAX_ROWS``;
+  further row costs ~0.2-0.4 of the first. On a CPU with AMX it is used below ``VNNI_MAX_ROWS``
+  (for groups AMX cannot take), since unpacking to bf16 for the AMX-BF16 GEMM is faster beyond.
+  Without AMX the bf16 GEMM has no tiles either, and VNNI is the fastest at every length
+  (3840 x 15360 on a 2-core AMD EPYC, Zen 4: 43 rows 12 ms, against 75 unpacked and 20 for a bf16
+  weight; 453 rows 110 ms against 169 and 155; 1024 rows 246 against 366 and 327), so there it
+  takes every input;
 * AMX-INT8 (Sapphire Rapids and later) from ``AMX_FROM_ROWS`` rows: 16 x 16 x 64 products per
   instruction, so 43 rows cost twice one row and 453 rows less than the bf16 GEMM.
 
@@ -29,7 +34,8 @@ from inference import int4_unpack
 LIBRARY = "seesay_int4_int8"  # built by packaging/quanto_ext/build_ext.py beside the others
 BLOCK_ROWS = 64  # the kernel reads torch's AVX-512 layout only
 AMX_FROM_ROWS = 8  # AMX beats VNNI from here (3840 x 15360: 1.9 vs 2.2 ms at 8 rows)
-VNNI_MAX_ROWS = 96  # without AMX, from here on the bf16 unpack (int4_unpack) is faster
+VNNI_MAX_ROWS = 96  # on an AMX CPU (groups AMX cannot take): from here the bf16 unpack is faster
+ANY_LENGTH = 1 << 62  # without AMX: VNNI beats the bf16 unpack at every length (docstring)
 AMX_MAX_ROWS = 1024  # with AMX: 30 ms at 453 rows vs 37 unpacked (32 bf16), 73 vs 70 at 1038
 
 
@@ -49,11 +55,14 @@ def available() -> bool:
 
 def max_rows(group: int = 128) -> int:
     """Inputs of fewer rows than this go to ``linear``; longer ones are faster unpacked to bf16.
-    AMX runs groups of 64 to 256 features (whole 64-feature tiles); other groups use VNNI."""
+    AMX runs groups of 64 to 256 features (whole 64-feature tiles); other groups use VNNI. Without
+    AMX every length goes to ``linear`` (``ANY_LENGTH``)."""
     lib = library()
     if lib is None:
         return 0
-    return AMX_MAX_ROWS if _amx() and group % 64 == 0 and group <= 256 else VNNI_MAX_ROWS
+    if not _amx():
+        return ANY_LENGTH
+    return AMX_MAX_ROWS if group % 64 == 0 and group <= 256 else VNNI_MAX_ROWS
 
 
 @functools.cache

@@ -97,7 +97,13 @@ def _kernels(quanto_choices, routes) -> str:
             else "prebuilt, AMX" if lib.amx_supported() else "prebuilt, VNNI")
     return ", ".join([*(str(k) for k in quanto_choices),
                       f"int4 unpack: {unpack} ({routes.long} layers prefill in bf16)",
-                      f"int4 x int8: {int8} ({routes.short} layers, inputs under {int4_int8.max_rows()} rows)"])
+                      f"int4 x int8: {int8} ({routes.short} layers, {_rows(int4_int8.max_rows())})"])
+
+
+def _rows(limit: int) -> str:
+    from inference import int4_int8
+
+    return "inputs of any length" if limit >= int4_int8.ANY_LENGTH else f"inputs under {limit} rows"
 
 
 def _quiet_torch() -> None:
