@@ -67,9 +67,11 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
     if assistant_report is not None:
         report_progress("Loading the drafter", 0.9)
         assistant = _load_assistant(assistant_report.path, dtype).to(device)
-    from inference import bf16_gemv
+    from inference import attention, bf16_gemv
 
     heads = bf16_gemv.route_heads(model, assistant)  # bf16 heads on the CPU, whatever the scheme
+    if device.type == "cpu":
+        attention.install()  # decoding's attention as float32 matmuls, not SDPA's flash kernel
 
     from inference import quant_kernels
     from inference.engine import Engine, EngineInfo, resident_bytes
