@@ -112,9 +112,10 @@ import build_ext
 from inference import quant_kernels
 from optimum.quanto.tensor.packed import pack_weights
 out = Path(sys.argv[1])
-path, int4_path, vnni_path = build_ext.build(out)
+path, int4_path, vnni_path, head_path = build_ext.build(out)
 assert int4_path.name.startswith("seesay_int4.") and int4_path.parent == out
 assert vnni_path.name.startswith("seesay_int4_int8.") and vnni_path.parent == out
+assert head_path.name.startswith("seesay_bf16_gemv.") and head_path.parent == out
 choices = quant_kernels.prepare(search_dirs=[out])
 assert quant_kernels.KernelChoice("quanto_cpp", "prebuilt", path) in choices, choices
 packed = torch.randint(0, 256, (32, 16), dtype=torch.uint8)
