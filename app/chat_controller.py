@@ -2,7 +2,8 @@
 
 A question is stored (its screenshots encoded as PNG) on the saver's thread and asked once it is
 stored; streaming answers are saved while they arrive (every half second), so a crash mid-answer
-keeps the partial text, marked as such. Nothing here runs the model: the bridge does, on its thread.
+keeps the partial text, marked as such. Nothing here runs the model: the bridge does, in the
+engine's process.
 """
 
 import itertools
@@ -259,11 +260,11 @@ class ChatController(QObject):
         self.answerDone.emit("error", message)
 
     def _ask(self, detail: int | None) -> None:
-        from inference.generate import GenerationSettings
+        from inference.records import GenerationSettings  # plain data: no torch in the GUI process
 
         settings = self.settings()
         history = self.store.messages(self.conversation_id)
-        turns = partial(to_turns, history, settings.system_prompt)  # reads the stored files: on the engine's thread
+        turns = partial(to_turns, history, settings.system_prompt)  # reads the stored files: on the bridge's thread
         answer_id = self.store.begin_answer(self.conversation_id)
         request = f"r{next(self._ids)}"
         self._answer = {"request": request, "message": answer_id, "conversation": self.conversation_id,

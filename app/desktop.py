@@ -1,10 +1,12 @@
 """The composition root: builds settings, store, engine bridge and windows, in this order:
 exception hook, arguments, directories, logging, single instance, settings, storage, window.
 
-The window is shown before torch is imported; the engine loads on its own thread afterwards.
+The window is shown first; the engine loads afterwards in a process of its own
+(app/engine_bridge.py): this process never imports torch.
 """
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -131,6 +133,7 @@ class Desktop:
             QTimer.singleShot(0, self.capture.warm_microphone)
         if initial_command:
             QTimer.singleShot(0, lambda: self.on_command(initial_command))
+        QTimer.singleShot(0, _freeze_startup_heap)  # after the start-up work queued above
 
     def _on_last_window_closed(self) -> None:
         """Closing the window quits, unless Settings keep Seesay in the tray. (The app does not quit by
@@ -206,6 +209,17 @@ class Desktop:
         self.chat.saver.shutdown()
         self.chat.leave_conversation(quitting=True)  # "Keep screenshots" off: the open conversation's go too
         self.store.close()
+
+
+def _freeze_startup_heap() -> None:
+    """Take what start-up made (modules, classes, Qt wrappers, the window: kept for the app's life
+    anyway) out of the garbage collector's sight. Each full collection otherwise walks all of it
+    with the GIL held: 30-40 ms on the GUI thread, at a moment no one chooses (bench: gui, as a
+    question with a screenshot is sent). Only the young generations are collected first: a full
+    collection would be such a stall itself. (The engine's process freezes its own heap after
+    importing torch: inference/warm_imports.py.)"""
+    gc.collect(1)
+    gc.freeze()
 
 
 def _since_start() -> float:

@@ -1,4 +1,4 @@
-"""The model's life in the app: setup page, verification, loading on the worker, status line,
+"""The model's life in the app: setup page, verification, loading in the engine's process, status line,
 settings changes that need a reload. A model that fails to load leaves the app usable."""
 
 import dataclasses
@@ -100,7 +100,7 @@ class ModelController(QObject):
         dialog.open()
         self._dialog = dialog
 
-    # -- from the worker ---------------------------------------------------------------------------
+    # -- from the engine ---------------------------------------------------------------------------
     def _on_progress(self, what: str, fraction: float) -> None:
         self._status(model_state=f"Loading… {fraction:.0%}")
         self.window.status_line.setToolTip(what)

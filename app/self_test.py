@@ -2,7 +2,7 @@
 text question through the real window, print a summary, exit 0 when an answer came back.
 
 It proves that a build (frozen or not) has everything it needs: Qt plugins, the processor,
-the quantization kernels, the engine thread. History and settings go to a throw-away folder.
+the quantization kernels, the engine's process. History and settings go to a throw-away folder.
 """
 
 import os

@@ -1,13 +1,13 @@
 """Child process for the GUI figures: the real app (``app.desktop.Desktop``), with a heartbeat.
 
 ``python -m bench.gui_app MODEL_DIR QUANTIZATION TOKENS OUT.json`` builds the app the way
-``seesay`` does (window first, engine loading on its worker thread), while a 5 ms ``QTimer``
+``seesay`` does (window first, engine loading in its own process), while a 5 ms ``QTimer``
 notes every gap in the GUI thread's event loop. Once the model is ready it attaches a screenshot
 and asks a question through the chat controller, and quits when the answer is done. The gaps,
 by phase (startup, loading, idle, answering), go to OUT.json.
 
-Nothing here imports torch: the app must show its window before torch is imported, and so must
-this process, or the window time would be measured late.
+Nothing here imports torch: the app's GUI process never does (the engine runs in a child process),
+and neither may this one, or the stalls and the window time would be measured wrong.
 """
 
 from __future__ import annotations

@@ -22,18 +22,7 @@ from inference.conversation import AudioPart, ImagePart, TextPart, Turn
 from inference.errors import EngineBusy, InputError
 from inference.generate import GenerationSettings, Response, Stats, stream_generate
 from inference.prompt import Encoded, PromptBuilder
-
-
-@dataclass(frozen=True)
-class EngineInfo:
-    model_name: str
-    model_dir: str
-    device: str
-    dtype: str
-    quantization: str
-    drafter: str | None  # the drafter's folder name, when one is loaded
-    resident_bytes: int  # weights and buffers of the loaded model(s)
-    kernels: str = ""  # which quanto kernels run (prebuilt, jit, pure-torch)
+from inference.records import EngineInfo  # noqa: F401 (re-exported: plain data)
 
 
 @dataclass

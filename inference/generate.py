@@ -8,7 +8,7 @@ ends generation at the next step, so cancel takes effect within one decoding ste
 import queue
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Iterator
 
 import torch
@@ -16,41 +16,7 @@ from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria,
 from transformers.generation.streamers import BaseStreamer
 
 from inference.device import peak_memory_bytes, reset_peak_memory, synchronize
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    max_new_tokens: int = 1024
-    temperature: float = 1.0  # Gemma 4's own defaults
-    top_p: float = 0.95
-    top_k: int = 64
-    greedy: bool = False
-    seed: int | None = None
-    use_draft: bool = True
-    image_detail: int = 280
-
-
-@dataclass
-class Stats:
-    prompt_tokens: dict[str, int] = field(default_factory=dict)  # whole prompt, per modality
-    prefilled_tokens: int = 0  # prompt tokens run through the model for this answer
-    reused_tokens: int = 0  # prompt tokens taken from the conversation's KV cache
-    generated_tokens: int = 0
-    time_to_first_token_s: float = 0.0
-    prefill_tokens_per_s: float = 0.0
-    tokens_per_s: float = 0.0  # decoding, after the first token
-    peak_memory_bytes: int = 0
-    target_steps: int = 0  # forward passes of the big model while decoding
-    drafted_tokens: int = 0  # proposed by the MTP drafter
-    accepted_tokens: int = 0  # of those, kept
-
-
-@dataclass(frozen=True)
-class Response:
-    text: str  # the new piece of text
-    token_ids: tuple[int, ...]
-    finish_reason: str | None  # None while streaming, then "stop", "length" or "cancelled"
-    stats: Stats
+from inference.records import GenerationSettings, Response, Stats  # noqa: F401 (re-exported: plain data)
 
 
 class _QueueStreamer(BaseStreamer):

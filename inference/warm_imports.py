@@ -1,7 +1,12 @@
 """Import the engine's libraries (torch, transformers, the model class) without long GIL holds.
 
-The engine loads on a worker thread beside the GUI thread. Importing these libraries held the
-GIL for up to ~200 ms at a time, so the window froze for that long (bench: gui). Two causes:
+It was written for a desktop app that loaded the engine on a thread beside its GUI thread, where
+these imports held the GIL for up to ~200 ms at a time and froze the window (bench: gui). The
+desktop now runs the engine in a process of its own (app/engine_process.py), whose GUI never
+imports torch; what is done here still pays there and in the CLI: the big libraries map faster
+with the GIL released, and the frozen import-time objects are never walked again by the full
+collections that decoding steps trigger later (each would pause the answer for as long as it
+walks torch's and transformers' objects). Two causes of long holds:
 
 * ``dlopen`` of their large native libraries (~1 GB for torch, ~0.5 GB for triton): CPython
   calls it with the GIL held, in ``import`` and in ``ctypes.CDLL`` alike (190 ms for torch._C,

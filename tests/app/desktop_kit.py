@@ -100,21 +100,23 @@ def ask(qtbot, desktop, text: str, image: Image.Image | None = None) -> tuple[st
 
 @contextmanager
 def engine_held_at_first_piece(bridge):
-    """Hold the engine's thread when it hands over its first piece of an answer, until the block ends.
+    """Hold the engine when it hands over its first piece of an answer, until the block ends.
 
     The tiny model's whole answer takes about a second, so a test that stops or reloads mid-answer
-    could otherwise find it already finished (CI saw that). Generation may run on; the answer is
-    only reported after the block, so a stop inside it always lands while answering."""
+    could otherwise find it already finished (CI saw that). The relay's receiving thread is held as
+    it hands the piece on; the engine's process waits for each piece to be taken before it goes on
+    (app/engine_process.py), so the answer cannot end meanwhile. Generation may run on; the answer
+    is only reported after the block, so a stop inside it always lands while answering."""
     release = threading.Event()
-    hold = lambda *_: release.wait(ANSWER_TIMEOUT_MS / 1000)  # noqa: E731 - runs on the engine thread
+    hold = lambda *_: release.wait(ANSWER_TIMEOUT_MS / 1000)  # noqa: E731 - runs on the relay's thread
     from ui.qt import Qt
 
-    bridge._worker.piece.connect(hold, Qt.ConnectionType.DirectConnection)
+    bridge._relay.piece.connect(hold, Qt.ConnectionType.DirectConnection)
     try:
         yield release
     finally:
         release.set()
-        bridge._worker.piece.disconnect(hold)
+        bridge._relay.piece.disconnect(hold)
 
 
 def picture(text: str = "Seesay test", size=(320, 200)) -> Image.Image:
