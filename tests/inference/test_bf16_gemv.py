@@ -5,18 +5,13 @@ loader routing the tied head to it with logits that stay torch's within bf16 rou
 import pytest
 import torch
 
-from inference import bf16_gemv, quant_kernels
-from tests.real_parts import need
+from inference import bf16_gemv
+from tests.inference.prebuilt import prebuilt_kernel
 
 
 @pytest.fixture(scope="module")
 def kernel():
-    quant_kernels.prepare()
-    paths = [p for p in (quant_kernels.find_library(d, bf16_gemv.LIBRARY) for d in quant_kernels.candidate_dirs()) if p]
-    need(paths, "the prebuilt bf16 head kernel (bootstrap builds it: packaging/quanto_ext/build_ext.py)")
-    module = quant_kernels.import_extension(paths[0], bf16_gemv.LIBRARY)
-    if not module.supported():
-        pytest.skip("this CPU has no AVX-512")
+    module = prebuilt_kernel(bf16_gemv.LIBRARY, "bf16 head kernel", "AVX-512")
     assert bf16_gemv.available()
     return module
 

@@ -9,6 +9,7 @@ from inference import int4_unpack, int4_int8, quant, quant_kernels
 from tests.inference.test_int4_unpack import (
     assert_linear_is_torchs, assert_routed_logits_are_torchs, int4_linear, packed_parts,
 )
+from tests.inference.prebuilt import prebuilt_kernel
 from tests.real_parts import need
 
 
@@ -16,12 +17,7 @@ from tests.real_parts import need
 def kernel():
     if int4_unpack.block_rows() != int4_int8.BLOCK_ROWS:  # not an AVX-512 machine: torch packs otherwise
         pytest.skip("torch's int4 layout here is not the 64-row one the kernel reads")
-    quant_kernels.prepare()
-    paths = [p for p in (quant_kernels.find_library(d, int4_int8.LIBRARY) for d in quant_kernels.candidate_dirs()) if p]
-    need(paths, "the prebuilt int4 x int8 kernel (bootstrap builds it: packaging/quanto_ext/build_ext.py)")
-    module = quant_kernels.import_extension(paths[0], int4_int8.LIBRARY)
-    if not module.supported():
-        pytest.skip("this CPU has no AVX512-VNNI / AVX512-VBMI")
+    module = prebuilt_kernel(int4_int8.LIBRARY, "int4 x int8 kernel", "AVX512-VNNI / AVX512-VBMI")
     assert int4_int8.available()
     return module
 
