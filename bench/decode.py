@@ -30,12 +30,10 @@ SCHEMES = ("none", "int8", "int4")
 def run(h) -> Section:
     section = Section("decode")
     n = h.options.decode_tokens
-    device = None
     results = {}
     copy_runs, read_runs = [], []
     for scheme in SCHEMES:
         engine = h.engine(scheme)
-        device = engine.model.device
         results[scheme] = measure(engine, n, h.options.repeats, project_to_12b=h.model.name == "slice")
         copy_runs += results[scheme]["bandwidth_runs"]
         read_runs += results[scheme]["read_bandwidth_runs"]

@@ -5,7 +5,7 @@ length, and the engine decoding through it."""
 import pytest
 import torch
 
-from inference import int4_unpack, int4_int8, quant, quant_kernels
+from inference import int4_unpack, int4_int8, quant
 from tests.inference.test_int4_unpack import (
     assert_linear_is_torchs, assert_routed_logits_are_torchs, int4_linear, packed_parts,
 )
