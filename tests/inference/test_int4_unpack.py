@@ -9,7 +9,7 @@ import torch
 from optimum.quanto import freeze, qint4, quantize
 from optimum.quanto.tensor.weights.tinygemm import TinyGemmWeightQBitsTensor
 
-from inference import int4_unpack, int4_int8, quant, quant_kernels
+from inference import int4_unpack, quant, quant_kernels
 from tests.real_parts import need
 
 
