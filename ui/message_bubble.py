@@ -62,18 +62,7 @@ class MessageBubble(QtWidgets.QWidget):
         self.regenerate_button.clicked.connect(self.regenerateClicked)
         self.edit_button = _tool_button("Edit", "Edit and resend question", "Change the last question and ask again")
         self.edit_button.clicked.connect(self.start_edit)
-        self.editor = QtWidgets.QPlainTextEdit()
-        self.editor.setAccessibleName("Edit question")
-        self.editor.setTabChangesFocus(True)
-        self.send_edit_button = QtWidgets.QPushButton("Send")
-        self.send_edit_button.setObjectName("PrimaryButton")
-        self.send_edit_button.setAccessibleName("Send edited question")
-        self.send_edit_button.clicked.connect(self._submit_edit)
-        self.cancel_edit_button = QtWidgets.QPushButton("Cancel")
-        self.cancel_edit_button.setAccessibleName("Cancel editing")
-        self.cancel_edit_button.clicked.connect(self.cancel_edit)
-        QtGui.QShortcut(QtGui.QKeySequence("Ctrl+Return"), self.editor, self._submit_edit,
-                        Qt.ShortcutContext.WidgetShortcut)
+        self.editor_row: QtWidgets.QWidget | None = None  # built on the first Edit: most are never edited
 
         if self.is_user:
             self._build_user(message)
@@ -82,7 +71,6 @@ class MessageBubble(QtWidgets.QWidget):
         self.set_stats(message.stats_text)
         self.set_status(self.status, message.note)
         self.set_actions(can_edit=False, can_regenerate=False)
-        self.editor_row.hide()
 
     @property
     def is_user(self) -> bool:
@@ -108,8 +96,6 @@ class MessageBubble(QtWidgets.QWidget):
         row.addStretch(1)
         row.addWidget(self.frame, 4)
         outer.addLayout(row)
-        self.editor_row = self._editor_row()
-        outer.addWidget(self.editor_row)
         outer.addLayout(self._footer(self.edit_button, right_aligned=True))
 
     def _build_answer(self) -> None:
@@ -122,7 +108,6 @@ class MessageBubble(QtWidgets.QWidget):
         outer.addWidget(self.body)
         outer.addWidget(self.thinking)
         outer.addWidget(self.note)
-        self.editor_row = QtWidgets.QWidget()  # answers are not edited
         outer.addLayout(self._footer(self.regenerate_button, right_aligned=False))
 
     def _footer(self, action: QtWidgets.QToolButton, right_aligned: bool) -> QtWidgets.QHBoxLayout:
@@ -137,7 +122,20 @@ class MessageBubble(QtWidgets.QWidget):
         footer.addWidget(action)
         return footer
 
-    def _editor_row(self) -> QtWidgets.QWidget:
+    def _build_editor(self) -> None:
+        """The Edit box under the bubble: a text editor with Send and Cancel (Ctrl+Return sends)."""
+        self.editor = QtWidgets.QPlainTextEdit()
+        self.editor.setAccessibleName("Edit question")
+        self.editor.setTabChangesFocus(True)
+        self.send_edit_button = QtWidgets.QPushButton("Send")
+        self.send_edit_button.setObjectName("PrimaryButton")
+        self.send_edit_button.setAccessibleName("Send edited question")
+        self.send_edit_button.clicked.connect(self._submit_edit)
+        self.cancel_edit_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_edit_button.setAccessibleName("Cancel editing")
+        self.cancel_edit_button.clicked.connect(self.cancel_edit)
+        QtGui.QShortcut(QtGui.QKeySequence("Ctrl+Return"), self.editor, self._submit_edit,
+                        Qt.ShortcutContext.WidgetShortcut)
         box = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -147,7 +145,9 @@ class MessageBubble(QtWidgets.QWidget):
         buttons.addWidget(self.cancel_edit_button)
         buttons.addWidget(self.send_edit_button)
         layout.addLayout(buttons)
-        return box
+        outer = self.layout()
+        outer.insertWidget(outer.count() - 1, box)  # between the bubble and its footer
+        self.editor_row = box
 
     # --- state ---
 
@@ -200,6 +200,8 @@ class MessageBubble(QtWidgets.QWidget):
     def start_edit(self) -> None:
         if not self.is_user:
             return
+        if self.editor_row is None:
+            self._build_editor()
         self.editor.setPlainText(self.text)
         self.frame.hide()
         self.editor_row.show()
@@ -208,7 +210,8 @@ class MessageBubble(QtWidgets.QWidget):
         self.editor.selectAll()
 
     def cancel_edit(self) -> None:
-        self.editor_row.hide()
+        if self.editor_row is not None:
+            self.editor_row.hide()
         self.frame.show()
         self.edit_button.show()
 
