@@ -162,6 +162,40 @@ def test_while_a_question_is_stored_the_input_keeps_new_work_and_stop_means_do_n
     chat.chat.pending.clear()
 
 
+def _when_shown(chat, action):
+    """Run ``action`` just after the stored question is shown, before its answer begins."""
+    seen = {}
+
+    def shown(_message):  # connected after the controller's own slot: the bubble is in
+        chat.chat.saver.saved.disconnect(shown)  # once: the app outlives the test
+        seen["ids"] = chat.window.chat.message_ids()
+        seen["answering"] = chat.chat.is_answering()
+        action()
+
+    chat.chat.saver.saved.connect(shown)
+    return seen
+
+
+def test_the_question_is_shown_a_turn_before_its_answer_and_stop_then_starts_none(qtbot, chat):
+    seen = _when_shown(chat, chat.window.chat.stopRequested.emit)
+    with qtbot.assertNotEmitted(chat.chat.answerStarted):
+        with qtbot.waitSignal(chat.chat.answerDone, timeout=ANSWER_TIMEOUT_MS) as done:
+            assert chat.chat.send("Stopped between the question and its answer")
+    [question] = stored(chat)
+    assert seen == {"ids": [str(question.id)], "answering": True}  # still busy: no second question
+    assert done.args[0] == "cancelled" and not chat.chat.is_answering()
+    assert chat.window.chat.message_ids() == [str(question.id)] and not chat.window.input_bar.is_busy()
+
+
+def test_new_conversation_pressed_between_the_question_and_its_answer_shows_that_answer(qtbot, chat):
+    _when_shown(chat, chat.window.conversations.newRequested.emit)
+    with qtbot.waitSignal(chat.chat.answerDone, timeout=ANSWER_TIMEOUT_MS) as done:
+        assert chat.chat.send("Answered in its own conversation")
+    question, answer = stored(chat)
+    assert done.args[0] in ("stop", "length") and question.text == "Answered in its own conversation"
+    assert chat.window.chat.message_ids() == [str(question.id), str(answer.id)]
+
+
 def test_with_keep_screenshots_off_a_conversations_screenshots_go_when_it_is_left(qtbot, chat):
     chat.models.update_settings({"keep_screenshots": False})
     try:
