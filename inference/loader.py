@@ -94,9 +94,7 @@ def _kernels(quanto_choices, routes) -> str:
     from inference import int4_unpack, int4_int8
 
     unpack = "prebuilt" if int4_unpack.library() is not None else "missing"
-    lib = int4_int8.library()
-    int8 = ("not used (no AVX512-VNNI, or not built)" if lib is None
-            else "prebuilt, AMX" if lib.amx_supported() else "prebuilt, VNNI")
+    int8 = int4_int8.describe()
     return ", ".join([*(str(k) for k in quanto_choices),
                       f"int4 unpack: {unpack} ({routes.long} layers prefill in bf16)",
                       f"int4 x int8: {int8} ({routes.short} layers, {_rows(int4_int8.max_rows())})"])

@@ -36,6 +36,7 @@
 #define SEESAY_AMX 1  // AMX intrinsics: GCC 11, clang 12; the OS grants the tile state on request (Linux 5.16)
 #define SEESAY_AMX_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi,amx-tile,amx-int8")))
 #endif
+#include "int4_int8_avx2.h"  // CPUs with AVX2 but not AVX-512: torch's 32-row layout
 #endif
 
 namespace {
@@ -112,9 +113,41 @@ SEESAY_TARGET void quantize_group16(const uint16_t* src, int64_t group, int8_t* 
   *sx = scale.sx;
   *sx_sum = scale.sx * float(_mm512_reduce_add_epi32(sum));
 }
+
+// The same, 8 values per instruction on AVX2 (group % 8 == 0).
+SEESAY_AVX2_TARGET void quantize_group8(const uint16_t* src, int64_t group, int8_t* dst, float* sx, float* sx_sum) {
+  const __m256i magnitude = _mm256_set1_epi32(0x7FFFFFFF);
+  __m256i top = _mm256_setzero_si256();
+  for (int64_t i = 0; i < group; i += 8) {
+    const __m256i bits = _mm256_slli_epi32(
+        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))), 16);
+    top = _mm256_max_epu32(top, _mm256_and_si256(bits, magnitude));
+  }
+  alignas(32) uint32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), top);
+  const GroupScale scale = group_scale(*std::max_element(lanes, lanes + 8));
+  const __m256 inverse = _mm256_set1_ps(scale.inverse);
+  __m256i sum = _mm256_setzero_si256();
+  for (int64_t i = 0; i < group; i += 8) {
+    const __m256 v = _mm256_castsi256_ps(_mm256_slli_epi32(
+        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))), 16));
+    const __m256i r = _mm256_cvtps_epi32(_mm256_mul_ps(v, inverse));
+    sum = _mm256_add_epi32(sum, r);
+    const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(dst + i), _mm_packs_epi16(words, words));
+  }
+  alignas(32) int32_t sums[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(sums), sum);
+  int32_t total = 0;
+  for (int32_t v : sums) total += v;
+  *sx = scale.sx;
+  *sx_sum = scale.sx * float(total);
+}
 #endif
 
-Quantized quantize_rows(const uint16_t* x, int64_t M, int64_t K, int64_t group, bool vector) {
+enum class Isa { plain, avx2, avx512 };
+
+Quantized quantize_rows(const uint16_t* x, int64_t M, int64_t K, int64_t group, Isa isa) {
   const int64_t G = K / group, padded = (M + 15) / 16 * 16;
   Quantized q{std::vector<int8_t>(padded * K, 0), std::vector<float>(M * G), std::vector<float>(M * G)};
   at::parallel_for(0, M, 16, [&](int64_t m0, int64_t m1) {
@@ -123,8 +156,12 @@ Quantized quantize_rows(const uint16_t* x, int64_t M, int64_t K, int64_t group, 
         const uint16_t* src = x + m * K + g * group;
         int8_t* dst = q.xq.data() + m * K + g * group;
 #ifdef SEESAY_VNNI
-        if (vector) {
+        if (isa == Isa::avx512) {
           quantize_group16(src, group, dst, &q.sx[m * G + g], &q.sx_sum[m * G + g]);
+          continue;
+        }
+        if (isa == Isa::avx2) {
+          quantize_group8(src, group, dst, &q.sx[m * G + g], &q.sx_sum[m * G + g]);
           continue;
         }
 #endif
@@ -231,8 +268,10 @@ bool cpu_has_vnni() {
   return __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni") &&
          __builtin_cpu_supports("avx512vbmi");
 }
+bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 #else
 bool cpu_has_vnni() { return false; }
+bool cpu_has_avx2() { return false; }
 #endif
 
 #ifdef SEESAY_AMX
@@ -326,29 +365,56 @@ bool cpu_has_amx() { return false; }
 }  // namespace
 
 bool supported() { return cpu_has_vnni(); }
+bool avx2_supported() { return cpu_has_avx2(); }
 bool amx_supported() { return cpu_has_amx(); }
 
-// Write acc (float [rows][64], + bias) to out rows [m0, m0 + rows), columns [n0, n0 + 64), as bf16.
-void store_rows(const float* acc, int64_t rows, const uint16_t* bias, uint16_t* dst, int64_t m0, int64_t N, int64_t n0) {
+// Write acc (float [rows][width], + bias) to out rows [m0, m0 + rows), columns [n0, n0 + width),
+// as bf16; order[j] is where row j of the block is in acc (nullptr: in order).
+void store_rows(const float* acc, int64_t rows, int64_t width, const int* order, const uint16_t* bias, uint16_t* dst,
+                int64_t m0, int64_t N, int64_t n0) {
   for (int64_t t = 0; t < rows; ++t) {
     uint16_t* row = dst + (m0 + t) * N + n0;
-    for (int64_t j = 0; j < kBlock; ++j) {
-      const float v = acc[t * kBlock + j] + (bias ? from_bf16(bias[n0 + j]) : 0.f);
+    for (int64_t j = 0; j < width; ++j) {
+      const float v = acc[t * width + (order ? order[j] : j)] + (bias ? from_bf16(bias[n0 + j]) : 0.f);
       row[j] = c10::BFloat16(v).x;  // round to nearest even
     }
   }
 }
 
-// x @ W^T (+ bias) for bf16 x [M, K] and W packed in torch's CPU int4 layout (64-row blocks).
+#ifdef SEESAY_VNNI
+// The AVX2 path: 32-row blocks, every input row against a group's weights split once.
+void linear_avx2(const Quantized& q, const uint8_t* weights, const uint16_t* ss, const uint16_t* b, uint16_t* dst,
+                 int64_t M, int64_t K, int64_t N, int64_t group) {
+  using seesay_avx2::kBlock;
+  int order[kBlock];
+  for (int r = 0; r < kBlock; ++r) order[r] = seesay_avx2::position(r);
+  at::parallel_for(0, N / kBlock, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<float> acc(M * kBlock);
+    std::vector<uint8_t> raw(group * 32 + 32);  // group / 4 steps x 4 vectors, 32-byte aligned
+    __m256i* buf = reinterpret_cast<__m256i*>((reinterpret_cast<uintptr_t>(raw.data()) + 31) & ~uintptr_t(31));
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      std::fill(acc.begin(), acc.end(), 0.f);
+      seesay_avx2::block(weights + blk * K * 16, ss, q.xq.data(), q.sx.data(), q.sx_sum.data(), M, K, N, group,
+                         blk * kBlock, buf, acc.data());
+      store_rows(acc.data(), M, kBlock, order, b, dst, 0, N, blk * kBlock);
+    }
+  });
+}
+#endif
+
+// x @ W^T (+ bias) for bf16 x [M, K] and W packed in torch's CPU int4 layout: blocks of 64 rows
+// (AVX-512 machines; VNNI, AMX) or of 32 (AVX2 machines; block_rows says which).
 // amx_from: inputs of this many rows or more use AMX tiles where the CPU has them (groups of 64 to
 // 256 features); fewer, VPDPBUSD. A negative value never uses AMX (the tests compare both).
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& packed, const torch::Tensor& scale_shift,
-                     int64_t group, const c10::optional<torch::Tensor>& bias, int64_t amx_from) {
-  TORCH_CHECK(cpu_has_vnni(), "this CPU has no AVX512-VNNI");
+                     int64_t group, const c10::optional<torch::Tensor>& bias, int64_t amx_from, int64_t block_rows) {
+  TORCH_CHECK(block_rows == kBlock || block_rows == 32, "block_rows: 64 or 32");
+  const bool avx2 = block_rows == 32;
+  TORCH_CHECK(avx2 ? cpu_has_avx2() : cpu_has_vnni(), avx2 ? "this CPU has no AVX2 / FMA" : "this CPU has no AVX512-VNNI");
   TORCH_CHECK(x.scalar_type() == torch::kBFloat16 && x.dim() == 2 && x.is_contiguous(), "x: bf16 [M, K]");
   TORCH_CHECK(packed.scalar_type() == torch::kUInt8 && packed.dim() == 2 && packed.is_contiguous(), "packed");
   const int64_t M = x.size(0), K = x.size(1), N = packed.size(0);
-  TORCH_CHECK(packed.size(1) * 2 == K && N % kBlock == 0, "unsupported shape");
+  TORCH_CHECK(packed.size(1) * 2 == K && N % block_rows == 0, "unsupported shape");
   TORCH_CHECK(group > 0 && group % 16 == 0 && K % group == 0, "unsupported group size");
   TORCH_CHECK(scale_shift.scalar_type() == torch::kBFloat16 && scale_shift.is_contiguous() &&
                   scale_shift.numel() == K / group * N * 2, "scale_shift: bf16 [K / group, N, 2]");
@@ -357,11 +423,16 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& packed, const 
   auto out = torch::empty({M, N}, x.options());
   if (M == 0) return out;
 #ifdef SEESAY_VNNI
-  const Quantized q = quantize_rows(reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>()), M, K, group, true);
+  const Quantized q = quantize_rows(reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>()), M, K, group,
+                                    cpu_has_vnni() ? Isa::avx512 : Isa::avx2);
   const uint8_t* weights = packed.data_ptr<uint8_t>();
   const uint16_t* ss = reinterpret_cast<const uint16_t*>(scale_shift.data_ptr<at::BFloat16>());
   const uint16_t* b = bias ? reinterpret_cast<const uint16_t*>(bias->data_ptr<at::BFloat16>()) : nullptr;
   uint16_t* dst = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
+  if (avx2) {
+    linear_avx2(q, weights, ss, b, dst, M, K, N, group);
+    return out;
+  }
 #ifdef SEESAY_AMX
   if (amx_from >= 0 && M >= amx_from && group % 64 == 0 && group <= kAmxMaxGroup && cpu_has_amx()) {
     at::parallel_for(0, N / kBlock, 1, [&](int64_t b0, int64_t b1) {
@@ -372,7 +443,7 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& packed, const 
       for (int64_t blk = b0; blk < b1; ++blk) {
         std::fill(acc.begin(), acc.end(), 0.f);
         block_amx(weights + blk * K * 32, ss, q, M, K, N, group, blk * kBlock, b_tiles, c_tiles, acc.data());
-        store_rows(acc.data(), M, b, dst, 0, N, blk * kBlock);
+        store_rows(acc.data(), M, kBlock, nullptr, b, dst, 0, N, blk * kBlock);
       }
       tiles_off();
     });
@@ -392,7 +463,7 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& packed, const 
           case 2: block_tile<2>(block, ss, q, m0, K, N, group, n0, acc); break;
           default: block_tile<1>(block, ss, q, m0, K, N, group, n0, acc); break;
         }
-        store_rows(acc, rows, b, dst, m0, N, n0);
+        store_rows(acc, rows, kBlock, nullptr, b, dst, m0, N, n0);
       }
     }
   });
@@ -402,9 +473,10 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& packed, const 
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("supported", &supported, "whether this CPU has AVX512-VNNI and AVX512-VBMI");
+  m.def("avx2_supported", &avx2_supported, "whether this CPU has AVX2 and FMA (the 32-row layout's kernel)");
   m.def("amx_supported", &amx_supported, "whether this CPU has AMX-INT8 and the OS lets this process use it");
   // The GIL is released: a prompt's matmul runs for tens of ms, and the window's thread needs it.
   m.def("linear", &linear, "x @ W^T + bias, W int4 in torch's CPU layout, x quantized to int8 per group",
         py::call_guard<py::gil_scoped_release>(), py::arg("x"), py::arg("packed"), py::arg("scale_shift"), py::arg("group"), py::arg("bias") = py::none(),
-        py::arg("amx_from") = 8);
+        py::arg("amx_from") = 8, py::arg("block_rows") = 64);
 }
