@@ -1,4 +1,4 @@
-"""The bf16 output-head kernel: against its float64 reference on both instruction paths, the
+"""The bf16 output-head kernel: against its float64 reference on each instruction path the CPU has, the
 shapes it must take (a partial block of rows, a tail of features, several input rows), and the
 loader routing the tied head to it with logits that stay torch's within bf16 rounding."""
 
@@ -11,19 +11,22 @@ from tests.inference.prebuilt import prebuilt_kernel
 
 @pytest.fixture(scope="module")
 def kernel():
-    module = prebuilt_kernel(bf16_gemv.LIBRARY, "bf16 head kernel", "AVX-512")
+    module = prebuilt_kernel(bf16_gemv.LIBRARY, "bf16 head kernel", "AVX-512 or AVX2 / FMA")
     assert bf16_gemv.available()
     return module
 
 
-@pytest.mark.parametrize("use_bf16", [True, False])
+@pytest.mark.parametrize("use_bf16, use_avx512", [(True, True), (False, True), (False, False)],
+                         ids=["avx512-bf16", "avx512-fma", "avx2-fma"])
 @pytest.mark.parametrize("rows, n, k", [(1, 256, 128), (1, 7, 64), (3, 130, 100), (8, 64, 3840), (2, 5, 17)])
-def test_kernel_computes_what_the_reference_does(kernel, use_bf16, rows, n, k):
-    """``use_bf16`` False is the FMA path of CPUs without AVX512-BF16 (both run where it has it)."""
+def test_kernel_computes_what_the_reference_does(kernel, use_bf16, use_avx512, rows, n, k):
+    """``use_bf16`` False is the FMA path of AVX-512 CPUs without AVX512-BF16, ``use_avx512`` False
+    the AVX2 path of CPUs without AVX-512; a CPU runs each it can (a path it lacks falls back to
+    the next)."""
     generator = torch.Generator().manual_seed(rows * n + k)
     weight = torch.randn(n, k, generator=generator).to(torch.bfloat16)
     x = torch.randn(rows, k, generator=generator).to(torch.bfloat16)
-    got = kernel.linear(x, weight, use_bf16)
+    got = kernel.linear(x, weight, use_bf16, use_avx512)
     expected = bf16_gemv.reference(x, weight)
     assert got.shape == (rows, n) and got.dtype == torch.bfloat16
     torch.testing.assert_close(got.double(), expected, rtol=1 / 128, atol=1e-3 * expected.abs().max().item())
@@ -44,7 +47,8 @@ def test_nan_in_gives_nan_out(kernel):
     weight = torch.randn(8, 64).to(torch.bfloat16)
     x = torch.randn(1, 64).to(torch.bfloat16)
     x[0, 5] = float("nan")
-    assert kernel.linear(x, weight, True).isnan().all() and kernel.linear(x, weight, False).isnan().all()
+    for use_bf16, use_avx512 in [(True, True), (False, True), (False, False)]:
+        assert kernel.linear(x, weight, use_bf16, use_avx512).isnan().all()
 
 
 def test_only_short_cpu_inputs_take_the_kernel(kernel):
