@@ -386,16 +386,21 @@ void store_rows(const float* acc, int64_t rows, int64_t width, const int* order,
 void linear_avx2(const Quantized& q, const uint8_t* weights, const uint16_t* ss, const uint16_t* b, uint16_t* dst,
                  int64_t M, int64_t K, int64_t N, int64_t group) {
   using seesay_avx2::kBlock;
+  const bool one = M == 1;  // decoding: straight from the loaded weights (block_one)
   int order[kBlock];
-  for (int r = 0; r < kBlock; ++r) order[r] = seesay_avx2::position(r);
+  for (int r = 0; r < kBlock; ++r) order[r] = one ? seesay_avx2::position_one(r) : seesay_avx2::position(r);
   at::parallel_for(0, N / kBlock, 1, [&](int64_t b0, int64_t b1) {
     std::vector<float> acc(M * kBlock);
     std::vector<uint8_t> raw(group * 32 + 32);  // group / 4 steps x 4 vectors, 32-byte aligned
     __m256i* buf = reinterpret_cast<__m256i*>((reinterpret_cast<uintptr_t>(raw.data()) + 31) & ~uintptr_t(31));
     for (int64_t blk = b0; blk < b1; ++blk) {
       std::fill(acc.begin(), acc.end(), 0.f);
-      seesay_avx2::block(weights + blk * K * 16, ss, q.xq.data(), q.sx.data(), q.sx_sum.data(), M, K, N, group,
-                         blk * kBlock, buf, acc.data());
+      if (one)
+        seesay_avx2::block_one(weights + blk * K * 16, ss, q.xq.data(), q.sx.data(), q.sx_sum.data(), K, N, group,
+                               blk * kBlock, acc.data());
+      else
+        seesay_avx2::block(weights + blk * K * 16, ss, q.xq.data(), q.sx.data(), q.sx_sum.data(), M, K, N, group,
+                           blk * kBlock, buf, acc.data());
       store_rows(acc.data(), M, kBlock, order, b, dst, 0, N, blk * kBlock);
     }
   });
