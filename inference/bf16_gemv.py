@@ -9,7 +9,9 @@ widens bf16 to float and uses FMA, on AVX-512 CPUs without them and on AVX2 CPUs
 weights are used as they are, so nothing is copied and the head stays tied.
 
 ``route_heads`` sends the ``lm_head`` of a model (and of the drafter) to it for inputs of up to
-``MAX_ROWS`` rows on the CPU; prompts and other devices keep torch's matmul. Without the prebuilt
+``MAX_ROWS`` rows on the CPU, and ``route_linears`` every other bf16 matrix without a bias (all of a
+model loaded with quantization none, the drafter's layers): decoding reads them the same way.
+Prompts and other devices keep torch's matmul (or ``bf16_prompt``'s float32 slices). Without the prebuilt
 library, or on a CPU without AVX2, everything stays as it was.
 """
 
@@ -66,6 +68,20 @@ def route_heads(*models) -> int:
             continue
         head.forward = _routed_forward(head, head.forward)
         routed += 1
+    return routed
+
+
+def route_linears(*models) -> int:
+    """The same for every other plain bf16 ``nn.Linear`` without bias (with quantization none, each
+    layer's projections: decoding reads them as it reads the head); returns how many."""
+    if not available():
+        return 0
+    routed = 0
+    for model in models:
+        for module in model.modules() if isinstance(model, torch.nn.Module) else ():
+            if type(module) is torch.nn.Linear and "forward" not in vars(module) and _fits(module):
+                module.forward = _routed_forward(module, module.forward)
+                routed += 1
     return routed
 
 

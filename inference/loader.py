@@ -67,9 +67,11 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
     if assistant_report is not None:
         report_progress("Loading the drafter", 0.9)
         assistant = _load_assistant(assistant_report.path, dtype).to(device)
-    from inference import attention, bf16_gemv
+    from inference import attention, bf16_gemv, bf16_prompt
 
     heads = bf16_gemv.route_heads(model, assistant)  # bf16 heads on the CPU, whatever the scheme
+    linears = bf16_gemv.route_linears(model, assistant)  # the other bf16 matrices' decoding
+    prompts = bf16_prompt.route_linears(model, assistant)  # their prompts, where the CPU has no bf16 GEMM
     if device.type == "cpu":
         attention.install()  # decoding's attention as float32 matmuls, not SDPA's flash kernel
 
@@ -83,7 +85,8 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
         resident_bytes=resident_bytes(model, assistant),
         kernels=", ".join(filter(None, [
             _kernels(quant_kernels.prepare(), routes) if options.quantization == "int4" else "",
-            f"head: {bf16_gemv.describe()} ({heads} routed)" if device.type == "cpu" else ""])),
+            f"head: {bf16_gemv.describe()} ({heads} routed, {linears} other bf16 matrices)" if device.type == "cpu" else "",
+            f"bf16 prompts: float32 slices ({prompts} matrices; no bf16 GEMM on this CPU)" if prompts else ""])),
     )
     report_progress("Ready", 1.0)
     return Engine(model, processor, info, assistant=assistant, context_tokens=options.context_tokens,
