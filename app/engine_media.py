@@ -14,16 +14,19 @@ alive; a copy of each beside a 12B model would cost up to 0.7 GB.
 
 import io
 import pickle
+import sys
 import weakref
 
-import numpy as np
 from PIL import Image
 
 PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
 def is_media(obj) -> bool:
-    return isinstance(obj, (Image.Image, np.ndarray))
+    if isinstance(obj, Image.Image):
+        return True
+    numpy = sys.modules.get("numpy")  # no array exists before numpy is imported (the window defers it)
+    return numpy is not None and isinstance(obj, numpy.ndarray)
 
 
 class MediaSender:

@@ -1,24 +1,27 @@
 """Attachment files of the history, one folder per conversation: screenshots as PNG (each with a
 small copy to show), voice clips as FLAC."""
 
+from __future__ import annotations
+
 import io
 import logging
 import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import NamedTuple, Union
+from typing import TYPE_CHECKING, NamedTuple, Union
 
-import numpy as np
-import soundfile
 from PIL import Image
 
 from inference.conversation import AudioPart, ImagePart
 
+if TYPE_CHECKING:  # numpy and soundfile: imported at the first audio, not before the window shows
+    import numpy as np
+
 log = logging.getLogger(__name__)
 
 # What add_message takes: a PIL image, (samples, sample_rate), or the engine's own parts.
-AttachmentInput = Union[Image.Image, tuple[np.ndarray, int], ImagePart, AudioPart]
+AttachmentInput = Union[Image.Image, "tuple[np.ndarray, int]", ImagePart, AudioPart]
 # An image's small copy for the transcript: twice its 200x130 thumbnail, for HiDPI screens.
 # Decoding the full PNG there took ~17 ms on the GUI thread for a 2560x1440 screenshot.
 THUMBNAIL_BOX = (400, 260)
@@ -53,6 +56,9 @@ def encode_attachment(item: AttachmentInput) -> Encoded:
         return Encoded("image", ".png", buffer.getvalue(), {"width": item.width, "height": item.height},
                        encode_thumbnail(image))
     if isinstance(item, tuple) and len(item) == 2 and int(item[1]) > 0:
+        import numpy as np
+        import soundfile
+
         samples, rate = np.asarray(item[0]), int(item[1])
         if np.issubdtype(samples.dtype, np.floating):
             samples = np.clip(samples, -1.0, 1.0)
@@ -87,6 +93,8 @@ def load_image(path: Path) -> Image.Image:
 
 def load_audio(path: Path) -> tuple[np.ndarray, int]:
     """Float32 samples in [-1, 1] and their rate."""
+    import soundfile
+
     samples, rate = soundfile.read(path, dtype="float32")
     return samples, rate
 
@@ -112,6 +120,8 @@ def move_aside(db_path: Path) -> Path:
 
 def as_stored_audio(samples: np.ndarray, rate: int) -> np.ndarray:
     """The samples exactly as reading back their stored FLAC gives them (16-bit), without a file."""
+    import soundfile
+
     buffer = io.BytesIO()
     soundfile.write(buffer, samples, rate, format="FLAC", subtype="PCM_16")
     buffer.seek(0)

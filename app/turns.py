@@ -4,15 +4,20 @@ Turns are always built from the stored files (PNG, FLAC), also for the question 
 follow-up sees byte-identical content and the engine can reuse its KV cache.
 """
 
+from __future__ import annotations
+
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from PIL import Image
 
 from app.store import Message
 from inference.conversation import AudioPart, ImagePart, TextPart, Turn
 from ui.view_models import AttachmentView, MessageStatus, MessageView
+
+if TYPE_CHECKING:  # imported when audio is first read, not before the window shows
+    import numpy as np
 
 _STATUS = {"complete": MessageStatus.DONE, "partial": MessageStatus.STOPPED,
            "cancelled": MessageStatus.STOPPED, "error": MessageStatus.ERROR}

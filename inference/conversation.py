@@ -3,11 +3,15 @@
 A conversation is a list of turns; a user turn holds any mix of images, audio clips and text.
 """
 
-from dataclasses import dataclass, field
-from typing import Literal, Union
+from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, Union
+
 from PIL import Image
+
+if TYPE_CHECKING:  # the window imports this module before its first paint; numpy costs ~0.1 s
+    import numpy as np
 
 
 @dataclass(frozen=True)

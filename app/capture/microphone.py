@@ -9,6 +9,8 @@ caller, so every method may be called from any thread. The callbacks ``on_level`
 and ``on_error`` run on PortAudio's thread: keep them quick (emit a Qt signal, set an event).
 """
 
+from __future__ import annotations
+
 import logging
 import math
 import sys
@@ -16,11 +18,12 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from inference.errors import SeesayError
-from inference.media import to_mono_16k
+
+if TYPE_CHECKING:  # numpy: imported when the stream opens, not before the window shows (~0.1 s)
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -220,17 +223,25 @@ class Microphone:
         with self._lock:
             chunks, rate = self._chunks, self._rate
             self._chunks, self._recording, self._stop_at_frame = [], False, None
+        import numpy as np
+
         if not chunks:
             return np.zeros(0, np.float32)
         samples = np.concatenate(chunks)
         if sys.platform == "darwin" and not np.any(samples):
             raise MicrophoneError("The microphone delivered only silence. " + _MACOS_PERMISSION)
-        return to_mono_16k(samples, rate) if rate != SAMPLE_RATE else samples
+        if rate == SAMPLE_RATE:
+            return samples
+        from inference.media import to_mono_16k
+
+        return to_mono_16k(samples, rate)
 
     def recorded_so_far(self) -> np.ndarray:
         """The recording up to now (pre-roll included), at the device's rate; recording goes on."""
         with self._lock:
             chunks = list(self._chunks) if self._recording else []
+        import numpy as np
+
         return np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
 
     def cancel_recording(self) -> None:
@@ -243,6 +254,8 @@ class Microphone:
     def _on_block(self, indata, frames, time_info, status) -> None:
         if status:
             log.debug("microphone: %s", status)
+        import numpy as np  # in sys.modules by now: the stream delivers numpy arrays
+
         block = indata[:, 0].copy() if indata.shape[1] == 1 else indata.mean(axis=1, dtype=np.float32)
         level = math.sqrt(float(np.mean(np.square(block)))) if len(block) else 0.0
         reached_max = False

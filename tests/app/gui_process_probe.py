@@ -1,17 +1,18 @@
 """Run by tests/app/test_engine_bridge.py in a fresh process: the real Desktop (offscreen) loads a model,
 answers a question about a screenshot through the chat controller, and reports which heavy modules
-this, the GUI process, imported meanwhile (there must be none: they belong to the engine's process)."""
+this, the GUI process, imported meanwhile (there must be none: they belong to the engine's process),
+and which of the modules the window defers until after its first paint were imported before it."""
 
 import sys
 
 HEAVY = ("torch", "transformers", "optimum", "inference.engine", "inference.generate", "inference.prompt")
 TIMEOUT_MS = 180_000
+AFTER_FIRST_PAINT = ("numpy", "soundfile")  # ~0.1 s of imports a window on a slow CPU can show without
 
 
 def main(model_dir: str) -> dict:
     from app.desktop import Desktop
     from app.settings import Settings
-    from tests.app.desktop_kit import picture
     from ui.qt import QtWidgets, QTimer
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0]])
@@ -21,7 +22,9 @@ def main(model_dir: str) -> dict:
     hook = sys.excepthook
     desktop = Desktop(app, settings=settings)
     sys.excepthook = hook
-    result = {"answer": None, "image_tokens": 0}
+    result = {"answer": None, "image_tokens": 0,
+              "before_first_paint": [name for name in AFTER_FIRST_PAINT if name in sys.modules]}
+    from tests.app.desktop_kit import picture  # after the window is built: what it imports does not count
 
     def ready(_info):
         desktop.chat.attach_image(picture("probe"))
