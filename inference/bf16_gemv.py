@@ -77,12 +77,21 @@ def route_linears(*models) -> int:
     if not available():
         return 0
     routed = 0
+    for module in plain_linears(*models):
+        if "forward" not in vars(module) and _fits(module):
+            module.forward = _routed_forward(module, module.forward)
+            routed += 1
+    return routed
+
+
+def plain_linears(*models):
+    """The bf16 ``nn.Linear`` modules on the CPU of each ``models`` that is a module: exactly that
+    class (quanto's quantized subclasses and anything else derived keep their own forward)."""
     for model in models:
         for module in model.modules() if isinstance(model, torch.nn.Module) else ():
-            if type(module) is torch.nn.Linear and "forward" not in vars(module) and _fits(module):
-                module.forward = _routed_forward(module, module.forward)
-                routed += 1
-    return routed
+            if (type(module) is torch.nn.Linear and module.weight.dtype == torch.bfloat16
+                    and module.weight.device.type == "cpu"):
+                yield module
 
 
 def _fits(head) -> bool:

@@ -35,15 +35,14 @@ def needed() -> bool:
 
 def route_linears(*models) -> int:
     """Route the plain bf16 CPU ``nn.Linear`` modules of ``models``; returns how many."""
+    from inference.bf16_gemv import plain_linears
+
     if not needed():
         return 0
     routed = 0
-    for model in models:
-        for module in model.modules() if isinstance(model, torch.nn.Module) else ():
-            if (type(module) is torch.nn.Linear and module.weight.dtype == torch.bfloat16
-                    and module.weight.device.type == "cpu"):
-                module.forward = _routed_forward(module, module.forward)
-                routed += 1
+    for module in plain_linears(*models):
+        module.forward = _routed_forward(module, module.forward)
+        routed += 1
     return routed
 
 
