@@ -56,13 +56,15 @@ mkdir -p "$work/home" && chown nobody: "$work/home"
 # The installed program, as `nobody`, no network, nothing from this shell's environment, on a
 # fresh Xvfb. xvfb-run ends its server with a kill it does not wait for, so each call first waits
 # for the previous server to be gone: two never overlap. Their own messages go to
-# $work/home/xvfb.log (one CI run's app once could not connect to its display, with no trace).
+# $work/home/xvfb.log, shown when a step fails (one CI run's app once could not load the xcb
+# plugin right after the self-test had, and left no trace of why).
 as_user() {
   for _ in $(seq 100); do pgrep -u nobody -x Xvfb >/dev/null || break; sleep 0.1; done
   unshare -n setpriv --reuid=nobody --regid=nogroup --clear-groups \
     env -i PATH=/usr/bin:/bin HOME="$work/home" LANG=C.UTF-8 \
     timeout 600 xvfb-run -a -e "$work/home/xvfb.log" -s "-nolisten tcp -screen 0 1280x800x24" "$@"
 }
+xvfb_log() { [ -s "$work/home/xvfb.log" ] && sed 's/^/  xvfb | /' "$work/home/xvfb.log" | tail -20; true; }
 
 say "self-test: seesay --self-test $model"
 set +e
@@ -70,7 +72,7 @@ as_user seesay --self-test "$model" > "$work/self-test.log" 2>&1
 rc=$?
 set -e
 sed 's/^/  | /' "$work/self-test.log" | grep -v "Loading weights" | tail -25
-[ "$rc" = 0 ] || fail "seesay --self-test exited with $rc"
+[ "$rc" = 0 ] || { xvfb_log; fail "seesay --self-test exited with $rc"; }
 if grep -q "quanto_cpp: pure-torch" "$work/self-test.log"; then
   fail "the installed app did not load its prebuilt quanto extension"
 fi
@@ -114,13 +116,13 @@ set +e
 as_user sh "$work/startup.sh"
 rc=$?
 if [ "$rc" = 2 ]; then  # Xvfb was unreachable: show its log, then measure once more on a new one
-  sed 's/^/  xvfb | /' "$work/home/xvfb.log" | tail -20
+  xvfb_log
   say "the virtual display was unreachable; once more on a new Xvfb"
   as_user sh "$work/startup.sh"
   rc=$?
 fi
 set -e
-[ "$rc" = 0 ] || fail "the installed app did not show its window"
+[ "$rc" = 0 ] || { xvfb_log; fail "the installed app did not show its window"; }
 
 if [ -f "$tarball" ]; then
   say "tarball"
