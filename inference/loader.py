@@ -63,6 +63,7 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
     from inference import quant
 
     routes = quant.route_int4(model) if options.quantization == "int4" and device.type == "cpu" else quant.Int4Routes()
+    int8_routes = quant.route_int8(model) if options.quantization == "int8" and device.type == "cpu" else 0
     assistant = None
     if assistant_report is not None:
         report_progress("Loading the drafter", 0.9)
@@ -85,6 +86,7 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
         resident_bytes=resident_bytes(model, assistant),
         kernels=", ".join(filter(None, [
             _kernels(quant_kernels.prepare(), routes) if options.quantization == "int4" else "",
+            f"int8: {bf16_gemv.describe_int8()} ({int8_routes} layers decode)" if options.quantization == "int8" and device.type == "cpu" else "",
             f"head: {bf16_gemv.describe()} ({heads} routed, {linears} other bf16 matrices)" if device.type == "cpu" else "",
             f"bf16 prompts: float32 slices ({prompts} matrices; no bf16 GEMM on this CPU)" if prompts else ""])),
     )

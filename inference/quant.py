@@ -331,6 +331,42 @@ def _routed_forward(module, packed_forward, short: bool, long: bool):
     return forward
 
 
+def route_int8(model: torch.nn.Module) -> int:
+    """Send the decoding matmuls of int8 layers (inputs of up to ``bf16_gemv.MAX_ROWS`` rows) to
+    ``bf16_gemv.linear_int8``: ~1.4x torch's ``_weight_int8pack_mm`` on one row, reading quanto's
+    int8 weights and their scales as they are. Prompts keep quanto's path. Returns how many."""
+    from optimum.quanto import QModuleMixin
+    from optimum.quanto.tensor.weights.qbytes import WeightQBytesTensor
+
+    from inference import bf16_gemv
+
+    if not bf16_gemv.int8_available():
+        return 0
+    routed = 0
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if (isinstance(module, QModuleMixin) and type(weight) is WeightQBytesTensor and module.activation_qtype is None
+                and weight.axis == 0 and weight._data.dtype == torch.int8 and weight._data.dim() == 2
+                and weight._data.device.type == "cpu" and weight._scale.dtype == torch.bfloat16
+                and weight._scale.numel() == weight._data.shape[0]):
+            module.forward = _int8_forward(module, module.forward)
+            routed += 1
+    return routed
+
+
+def _int8_forward(module, quanto_forward):
+    from inference import bf16_gemv
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        weight, bias = module.weight, module.bias
+        if (x.dtype == torch.bfloat16 and x.numel() // max(1, x.shape[-1]) <= bf16_gemv.MAX_ROWS
+                and not torch.is_grad_enabled() and (bias is None or bias.dtype == torch.bfloat16)):
+            return bf16_gemv.linear_int8(x, weight._data.contiguous(), weight._scale.contiguous(), bias)
+        return quanto_forward(x)
+
+    return forward
+
+
 def _is_quanto_derived(key: str, loaded: set[str]) -> bool:
     # A quantized weight is stored as weight._data / weight._scale / ...; its module reports "weight".
     return any(k.startswith(key + ".") for k in loaded) or key.endswith(("input_scale", "output_scale"))

@@ -1,4 +1,5 @@
-// A few bf16 rows times a big bf16 matrix: the output head of a decoding step (inference/bf16_gemv.py).
+// A few bf16 rows times a big matrix: the output head of a decoding step and every other bf16
+// matrix a step reads (inference/bf16_gemv.py), and int8 weights (quanto's qint8, a scale per row).
 //
 // Why: every decoded token multiplies one hidden row by the tied 262144 x 3840 embedding (2 GB of
 // bf16), the largest read of a step. torch hands a one-row bf16 matmul to a GEMM that reads it at
@@ -8,13 +9,22 @@
 // AVX-512 CPUs without it and on AVX2 CPUs, widened to float by a shift and multiplied with FMA
 // (torch's one-row bf16 matmul reads at ~17 GB/s on an AVX2 Zen 3 that reads ~27). The input rows
 // stay in L1. Sums are float32, rounded to bf16 once at the end, as torch's bf16 matmul does.
+//
+// int8 weights: torch's kernel (_weight_int8pack_mm, which quanto calls) widens each weight to
+// float, ~15 GB/s on the Zen 3 above; widening to float here too measured no faster. Instead each
+// input row is quantized to int16 once (absmax / 32767: an error of 1.5e-5 of its largest value,
+// where bf16 itself rounds each value by up to 2^-9 of it), and 16 weights at a time are widened
+// to int16 and multiplied by it with VPMADDWD into int32 sums, exact, turned into float every
+// kFlush features so they cannot overflow: ~21 GB/s there (AVX2; the same path on AVX-512 CPUs).
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cmath>
 #include <cstring>
+#include <vector>
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && (defined(__clang__) || __GNUC__ >= 10)
 #include <immintrin.h>
@@ -122,6 +132,37 @@ SEESAY_AVX2_TARGET void rows_avx2(const uint16_t* w, int64_t K, const uint16_t* 
   }
 }
 
+constexpr int64_t kFlush = 2048;  // 256 products of |int8| <= 128 and |int16| <= 32767 a lane: < 2^31
+
+// int8 weight rows [n, n + R) against input row x quantized to int16: out[r] = sum_k w[r][k] x[k],
+// the integer sum as float (scales are the caller's), 16 features a step.
+template <int R>
+SEESAY_AVX2_TARGET void rows_int8(const int8_t* w, int64_t K, const int16_t* x, float* out) {
+  __m256 total[R];
+  for (int r = 0; r < R; ++r) total[r] = _mm256_setzero_ps();
+  const int64_t whole = K / 16 * 16;
+  for (int64_t k0 = 0; k0 < whole; k0 += kFlush) {
+    const int64_t k1 = std::min(whole, k0 + kFlush);
+    __m256i acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_si256();
+    for (int64_t k = k0; k < k1; k += 16) {
+      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + k));
+      for (int r = 0; r < R; ++r) {
+        const __m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + r * K + k)));
+        acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(wv, xv));
+      }
+    }
+    for (int r = 0; r < R; ++r) total[r] = _mm256_add_ps(total[r], _mm256_cvtepi32_ps(acc[r]));
+  }
+  for (int r = 0; r < R; ++r) {
+    const __m128 half = _mm_add_ps(_mm256_castps256_ps128(total[r]), _mm256_extractf128_ps(total[r], 1));
+    const __m128 pair = _mm_add_ps(half, _mm_movehl_ps(half, half));
+    int32_t tail = 0;
+    for (int64_t k = whole; k < K; ++k) tail += int32_t(w[r * K + k]) * x[k];
+    out[r] = _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1))) + float(tail);
+  }
+}
+
 enum class Isa { avx2, avx512, avx512bf16 };
 
 template <int R>
@@ -175,6 +216,69 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, bool u
   return out;
 }
 
+namespace {
+
+// Row x quantized to int16 (absmax / 32767); returns the scale, NaN where x holds a NaN or an inf.
+float quantize_row(const uint16_t* x, int64_t K, int16_t* q) {
+  float amax = 0.f;
+  bool finite = true;
+  for (int64_t k = 0; k < K; ++k) {
+    const float v = std::fabs(from_bf16(x[k]));
+    finite = finite && std::isfinite(v);
+    amax = std::max(amax, v);
+  }
+  if (!finite) return std::nanf("");
+  const float inv = amax > 0.f ? 32767.f / amax : 0.f;
+  for (int64_t k = 0; k < K; ++k) q[k] = int16_t(std::nearbyint(from_bf16(x[k]) * inv));
+  return amax / 32767.f;
+}
+
+}  // namespace
+
+// (x @ W^T) * scale + bias for bf16 x [M, K] (a few rows), int8 W [N, K] and bf16 scale [N] (or
+// [N, 1], quanto's) and bias [N] or None; bf16 [M, N], rounded once.
+torch::Tensor linear_int8(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& scale,
+                          const c10::optional<torch::Tensor>& bias) {
+  TORCH_CHECK(cpu_has_avx2(), "this CPU has no AVX2");
+  TORCH_CHECK(x.scalar_type() == torch::kBFloat16 && x.dim() == 2 && x.is_contiguous(), "x: bf16 [M, K]");
+  TORCH_CHECK(weight.scalar_type() == torch::kInt8 && weight.dim() == 2 && weight.is_contiguous() &&
+                  weight.size(1) == x.size(1), "weight: int8 [N, K], contiguous");
+  const int64_t M = x.size(0), K = x.size(1), N = weight.size(0);
+  TORCH_CHECK(scale.scalar_type() == torch::kBFloat16 && scale.is_contiguous() && scale.numel() == N,
+              "scale: bf16, one per weight row");
+  const bool has_bias = bias.has_value() && bias->defined();
+  TORCH_CHECK(!has_bias || (bias->scalar_type() == torch::kBFloat16 && bias->is_contiguous() && bias->numel() == N),
+              "bias: bf16, one per weight row");
+  auto out = torch::empty({M, N}, x.options());
+  if (M == 0 || N == 0) return out;
+#ifdef SEESAY_AVX512
+  const int8_t* w = weight.data_ptr<int8_t>();
+  const uint16_t* xs = reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>());
+  const uint16_t* ws = reinterpret_cast<const uint16_t*>(scale.data_ptr<at::BFloat16>());
+  const uint16_t* bs = has_bias ? reinterpret_cast<const uint16_t*>(bias->data_ptr<at::BFloat16>()) : nullptr;
+  uint16_t* dst = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
+  std::vector<int16_t> xq(M * K);
+  std::vector<float> xscale(M);
+  for (int64_t m = 0; m < M; ++m) xscale[m] = quantize_row(xs + m * K, K, xq.data() + m * K);
+  at::parallel_for(0, (N + kRows - 1) / kRows, 64, [&](int64_t b0, int64_t b1) {
+    float sums[kRows];
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t n0 = b * kRows, count = std::min<int64_t>(kRows, N - n0);
+      for (int64_t m = 0; m < M; ++m) {  // later rows find this weight block in L1
+        if (count == kRows) rows_int8<kRows>(w + n0 * K, K, xq.data() + m * K, sums);
+        else
+          for (int64_t r = 0; r < count; ++r) rows_int8<1>(w + (n0 + r) * K, K, xq.data() + m * K, sums + r);
+        for (int64_t r = 0; r < count; ++r) {
+          const float v = sums[r] * xscale[m] * from_bf16(ws[n0 + r]) + (bs ? from_bf16(bs[n0 + r]) : 0.f);
+          dst[m * N + n0 + r] = c10::BFloat16(v).x;
+        }
+      }
+    }
+  });
+#endif
+  return out;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("supported", &supported, "whether this CPU has AVX-512 (F and BW) or AVX2 and FMA");
   m.def("avx512_supported", &avx512_supported, "whether this CPU has AVX-512 (F and BW)");
@@ -183,4 +287,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("linear", &linear, "x @ W^T for a few bf16 rows x and a bf16 matrix W",
         py::call_guard<py::gil_scoped_release>(), py::arg("x"), py::arg("weight"), py::arg("use_bf16") = true,
         py::arg("use_avx512") = true);
+  m.def("int8_supported", &cpu_has_avx2, "whether this CPU has AVX2 (the int8 kernel)");
+  m.def("linear_int8", &linear_int8, "(x @ W^T) * scale + bias for a few bf16 rows x and an int8 matrix W",
+        py::call_guard<py::gil_scoped_release>(), py::arg("x"), py::arg("weight"), py::arg("scale"),
+        py::arg("bias") = py::none());
 }

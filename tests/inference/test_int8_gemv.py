@@ -1,0 +1,124 @@
+"""The int8 decoding kernel (``bf16_gemv.linear_int8``): against its float64 reference on the shapes
+it must take (a partial block of rows, tails of features, several input rows, more features than
+one int32 sum may hold), at the extremes that would overflow a wider sum, with NaN or inf input;
+and ``quant.route_int8`` sending quanto's int8 layers to it for decoding only, with logits that
+stay quanto's within rounding."""
+
+import pytest
+import torch
+
+from inference import bf16_gemv, quant
+from tests.inference.prebuilt import prebuilt_kernel
+from tests.inference.test_int4_unpack import assert_routed_logits_are_torchs
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    module = prebuilt_kernel(bf16_gemv.LIBRARY, "bf16 head kernel", "AVX2", runs=lambda m: m.int8_supported())
+    assert bf16_gemv.int8_available()
+    return module
+
+
+def random_int8(rows: int, n: int, k: int, seed: int):
+    generator = torch.Generator().manual_seed(seed)
+    weight = torch.randint(-128, 128, (n, k), generator=generator, dtype=torch.int8)
+    scale = (torch.rand(n, 1, generator=generator) * 0.02 + 1e-3).to(torch.bfloat16)
+    x = torch.randn(rows, k, generator=generator).to(torch.bfloat16)
+    bias = torch.randn(n, generator=generator).to(torch.bfloat16)
+    return x, weight, scale, bias
+
+
+def assert_is_reference(got, x, weight, scale, bias):
+    expected = bf16_gemv.reference_int8(x, weight, scale, bias)
+    assert got.shape == expected.shape and got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.double(), expected, rtol=1 / 128, atol=1e-3 * expected.abs().max().item())
+
+
+@pytest.mark.parametrize("with_bias", [False, True], ids=["no-bias", "bias"])
+@pytest.mark.parametrize("rows, n, k", [(1, 256, 128), (1, 7, 64), (3, 130, 100), (8, 64, 3840), (2, 5, 17),
+                                        (1, 12, 15360)])
+def test_kernel_computes_what_the_reference_does(kernel, rows, n, k, with_bias):
+    x, weight, scale, bias = random_int8(rows, n, k, rows * n + k)
+    bias = bias if with_bias else None
+    assert_is_reference(kernel.linear_int8(x, weight, scale, bias), x, weight, scale, bias)
+
+
+def test_the_largest_products_do_not_overflow(kernel):
+    """Every weight -128 and every input at its absmax (int16 32767) over 15360 features: 63 G, far
+    past int32; the sums are flushed to float before they can overflow."""
+    weight = torch.full((4, 15360), -128, dtype=torch.int8)
+    x = torch.full((1, 15360), 3.0).to(torch.bfloat16)
+    scale = torch.ones(4).to(torch.bfloat16)
+    got = kernel.linear_int8(x, weight, scale)
+    assert_is_reference(got, x, weight, scale, None)
+    assert (got < 0).all()
+
+
+def test_matches_quantos_int8_kernel_within_the_input_rounding(kernel):
+    x, weight, scale, _ = random_int8(1, 300, 3840, 7)
+    theirs = torch._weight_int8pack_mm(x, weight, scale.flatten())
+    torch.testing.assert_close(kernel.linear_int8(x, weight, scale), theirs, rtol=2e-2, atol=2e-2 * theirs.abs().max().item())
+
+
+def test_a_nan_or_inf_in_the_input_gives_nan(kernel):
+    x, weight, scale, _ = random_int8(2, 16, 64, 3)
+    x[0, 5] = float("nan")
+    x[1, 9] = float("inf")
+    assert kernel.linear_int8(x, weight, scale).isnan().all()
+
+
+def test_kernel_refuses_what_it_cannot_read(kernel):
+    x, weight, scale, bias = random_int8(1, 64, 32, 1)
+    with pytest.raises(RuntimeError, match="weight: int8"):
+        kernel.linear_int8(x, weight.float(), scale)
+    with pytest.raises(RuntimeError, match="weight: int8"):
+        kernel.linear_int8(x, weight.T.contiguous().T, scale)  # not row-major
+    with pytest.raises(RuntimeError, match="x: bf16"):
+        kernel.linear_int8(x.float(), weight, scale)
+    with pytest.raises(RuntimeError, match="scale"):
+        kernel.linear_int8(x, weight, scale[:10])
+    with pytest.raises(RuntimeError, match="bias"):
+        kernel.linear_int8(x, weight, scale, bias.float())
+    assert kernel.linear_int8(torch.empty(0, 32, dtype=torch.bfloat16), weight, scale).shape == (0, 64)
+
+
+def int8_linear(n: int, k: int, bias: bool = False):
+    from optimum.quanto import freeze, qint8, quantize
+
+    module = torch.nn.Sequential(torch.nn.Linear(k, n, bias=bias)).to(torch.bfloat16)
+    quantize(module, weights=qint8)
+    freeze(module)
+    return module
+
+
+def test_only_decoding_inputs_take_the_kernel(kernel, monkeypatch):
+    """Up to ``MAX_ROWS`` rows without autograd: the kernel; a prompt, or autograd on: quanto's."""
+    module = int8_linear(96, 320, bias=True)
+    inputs = [torch.randn(1, rows, 320).to(torch.bfloat16) for rows in (1, bf16_gemv.MAX_ROWS, bf16_gemv.MAX_ROWS + 1)]
+    with torch.no_grad():
+        quantos = [module(x) for x in inputs]
+    assert quant.route_int8(module) == 1
+    calls = []
+    original = bf16_gemv.linear_int8
+    monkeypatch.setattr(bf16_gemv, "linear_int8", lambda x, *rest: calls.append(x.shape) or original(x, *rest))
+    with torch.no_grad():
+        for x, theirs in zip(inputs, quantos):
+            torch.testing.assert_close(module(x), theirs, rtol=2e-2, atol=2e-2)
+    module(inputs[0])  # autograd on: quanto's path
+    assert calls == [(1, 1, 320), (1, bf16_gemv.MAX_ROWS, 320)]
+
+
+def test_the_engine_decodes_int8_through_the_kernel(kernel, tiny):
+    from inference.conversation import Turn
+    from inference.generate import GenerationSettings
+    from inference.loader import LoadOptions, load_engine
+
+    engine = load_engine(LoadOptions(model=str(tiny.model_dir), quantization="int8", use_draft=False,
+                                     check_memory=False))
+    routed = [m for m in engine.model.modules() if "forward" in vars(m) and type(m) is not torch.nn.Linear]
+    assert routed
+    assert f"int8: prebuilt, AVX2 ({len(routed)} layers decode)" in engine.info.kernels
+    pieces = list(engine.stream([Turn.user("What is on the screen?")],
+                                GenerationSettings(max_new_tokens=6, greedy=True)))
+    assert pieces and pieces[-1].finish_reason in ("stop", "length") and pieces[-1].stats.generated_tokens >= 1
+    assert_routed_logits_are_torchs(engine.model, routed, torch.randint(0, 400, (1, 5)))
