@@ -4,8 +4,10 @@ The engine keeps the tied 262144 x 3840 head in bf16 (quantizing it needs an unt
 on disk and in memory at int8). Every decoded token multiplies the last hidden state by the whole
 head, so its bytes are read once a token: 2 GB in bf16, 1 GB in int8. Measured here on the
 slice's own head: the head matmul alone, bf16 vs a quanto int8 copy (and int4 for reference),
-one token at a time, alternating. The bf16 head is the engine's own, so on an AVX-512 CPU it runs
-through ``inference.bf16_gemv`` (torch's one-row matmul took 125-160 ms for it on a Zen 4).
+one token at a time, alternating. Each runs the kernel the engine would give it: the bf16 head is
+the engine's own (``inference.bf16_gemv``; torch's one-row matmul took 125-160 ms for it on a Zen
+4), and the copies are routed as the loader routes a model's int8 and int4 layers
+(``quant.route_int8``, ``quant.route_int4``).
 """
 
 from __future__ import annotations
@@ -25,8 +27,12 @@ def run(h) -> Section:
     head = engine.model.lm_head
     device = head.weight.device
     quantized = {"bf16": head}
+    from inference import quant
+
     for scheme in ("int8", "int4"):
         quantized[scheme] = quantize_copy(head, scheme)
+    quant.route_int8(quantized["int8"])
+    quant.route_int4(quantized["int4"])
     x = torch.randn(1, 1, head.in_features, dtype=head.weight.dtype, device=device)
     runs = {name: [] for name in quantized}
     with torch.no_grad():
@@ -46,8 +52,8 @@ def run(h) -> Section:
     saving = ms["bf16"] - ms["int8"]
     section.raw.update(ms=ms, bytes=sizes, runs=runs)
     section.add("head_bf16_ms_per_token", "lm_head matmul, bf16", ms["bf16"], "ms", f"{sizes['bf16'] / 1e9:.2f} GB read")
-    section.add("head_int8_ms_per_token", "lm_head matmul, int8 (quanto)", ms["int8"], "ms", f"{sizes['int8'] / 1e9:.2f} GB read")
-    section.add("head_int4_ms_per_token", "lm_head matmul, int4 (quanto)", ms["int4"], "ms", f"{sizes['int4'] / 1e9:.2f} GB read")
+    section.add("head_int8_ms_per_token", "lm_head matmul, int8", ms["int8"], "ms", f"{sizes['int8'] / 1e9:.2f} GB read")
+    section.add("head_int4_ms_per_token", "lm_head matmul, int4", ms["int4"], "ms", f"{sizes['int4'] / 1e9:.2f} GB read")
     section.add("head_int8_saving_ms_per_token", "int8 head saves per decoded token", saving, "ms",
                 f"{saving / (1e3 / step['tokens_per_s']):.0%} of a projected 12B int4 step" if step else "")
     return section

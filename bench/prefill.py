@@ -65,6 +65,11 @@ def run(h) -> Section:
                     timing.ratio(kernels[n]["int4_seesay"], kernels[n]["bf16"]), "",
                     f"{kernels[n]['int4_seesay']:.0f} ms; at 1 token {kernels[1]['int4_seesay']:.2f} ms,"
                     f" torch's int4 {kernels[1]['int4']:.2f} ms (the engine's note below says which kernel)")
+    if "int8_seesay" in kernels[1]:
+        section.add("matmul_int8_seesay_vs_torch_decode_ratio", "one MLP matmul at 1 token, Seesay's int8 / torch's",
+                    timing.ratio(kernels[1]["int8_seesay"], kernels[1]["int8"]), "",
+                    f"{kernels[1]['int8_seesay']:.2f} ms against {kernels[1]['int8']:.2f} ms (_weight_int8pack_mm); "
+                    f"59 MB of int8 weights")
     section.notes.append(f"int4 engine kernels: {int4.info.kernels}")
     section.add("ttft_follow_up_s", "TTFT follow-up (cache reused)", follow["reused_s"], "s",
                 f"{follow['reused_prefilled']} new tokens prefilled, {follow['reused_tokens']} reused")
@@ -91,10 +96,12 @@ def matmul_kernels(tokens: int, device, repeats: int = 5) -> dict:
     linear = torch.nn.Linear(3840, 15_360, bias=False, dtype=torch.bfloat16, device=device)
     from inference import quant
 
-    routed = quantize_copy(linear, "int4")
+    routed, routed8 = quantize_copy(linear, "int4"), quantize_copy(linear, "int8")
     modules = {"bf16": linear, "int8": quantize_copy(linear, "int8"), "int4": quantize_copy(linear, "int4")}
     if quant.route_int4(routed):
         modules["int4_seesay"] = routed  # what the engine runs ("int4": torch's own kernel)
+    if quant.route_int8(routed8):
+        modules["int8_seesay"] = routed8  # decoding only: prompts keep quanto's ("int8")
     out = {}
     with torch.no_grad():
         for m in (1, tokens):
