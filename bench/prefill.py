@@ -58,7 +58,9 @@ def run(h) -> Section:
     n = max(kernels)
     section.add("matmul_int4_vs_bf16_prefill_ratio", f"one MLP matmul at {n} tokens, int4 / bf16",
                 timing.ratio(kernels[n]["int4"], kernels[n]["bf16"]), "",
-                f"3840x15360: int4 {kernels[n]['int4']:.0f} ms, int8 {kernels[n]['int8']:.0f} ms, bf16 {kernels[n]['bf16']:.0f} ms;"
+                f"3840x15360: int4 {kernels[n]['int4']:.0f} ms, int8 {kernels[n]['int8']:.0f} ms"
+                + (f" (Seesay's {kernels[n]['int8_seesay']:.0f})" if "int8_seesay" in kernels[n] else "")
+                + f", bf16 {kernels[n]['bf16']:.0f} ms;"
                 f" at 1 token int4 {kernels[1]['int4']:.1f}, bf16 {kernels[1]['bf16']:.1f} ms")
     if "int4_seesay" in kernels[n]:
         section.add("matmul_int4_dense_vs_bf16_prefill_ratio", "same, Seesay's int4 kernels / bf16",
@@ -101,7 +103,7 @@ def matmul_kernels(tokens: int, device, repeats: int = 5) -> dict:
     if quant.route_int4(routed):
         modules["int4_seesay"] = routed  # what the engine runs ("int4": torch's own kernel)
     if quant.route_int8(routed8):
-        modules["int8_seesay"] = routed8  # decoding only: prompts keep quanto's ("int8")
+        modules["int8_seesay"] = routed8  # what the engine runs ("int8": quanto's, torch's kernel)
     out = {}
     with torch.no_grad():
         for m in (1, tokens):

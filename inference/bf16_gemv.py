@@ -15,9 +15,9 @@ Prompts and other devices keep torch's matmul (or ``bf16_prompt``'s float32 slic
 library, or on a CPU without AVX2, everything stays as it was.
 
 ``linear_int8`` is the same for int8 weights with a scale per row (quantization int8;
-``quant.route_int8`` sends quanto's int8 layers to it): the input row is quantized to int16 and
-multiplied as integers (the kernel's header says why), ~21 GB/s on that Zen 3 against ~15 for
-torch's ``_weight_int8pack_mm``.
+``quant.route_int8`` sends quanto's int8 layers to it, for inputs of any length): the input rows are
+quantized to int16 and multiplied as integers (the kernel's header says why); on that Zen 3 one row
+reads ~21 GB/s against ~15 for torch's ``_weight_int8pack_mm``, and prompts take 0.37-0.42 of its time.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
         resident_bytes=resident_bytes(model, assistant),
         kernels=", ".join(filter(None, [
             _kernels(quant_kernels.prepare(), routes) if options.quantization == "int4" else "",
-            f"int8: {bf16_gemv.describe_int8()} ({int8_routes} layers decode)" if options.quantization == "int8" and device.type == "cpu" else "",
+            f"int8: {bf16_gemv.describe_int8()} ({int8_routes} layers)" if options.quantization == "int8" and device.type == "cpu" else "",
             f"head: {bf16_gemv.describe()} ({heads} routed, {linears} other bf16 matrices)" if device.type == "cpu" else "",
             f"bf16 prompts: float32 slices ({prompts} matrices; no bf16 GEMM on this CPU)" if prompts else ""])),
     )

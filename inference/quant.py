@@ -332,9 +332,9 @@ def _routed_forward(module, packed_forward, short: bool, long: bool):
 
 
 def route_int8(model: torch.nn.Module) -> int:
-    """Send the decoding matmuls of int8 layers (inputs of up to ``bf16_gemv.MAX_ROWS`` rows) to
-    ``bf16_gemv.linear_int8``: ~1.4x torch's ``_weight_int8pack_mm`` on one row, reading quanto's
-    int8 weights and their scales as they are. Prompts keep quanto's path. Returns how many."""
+    """Send the matmuls of int8 layers to ``bf16_gemv.linear_int8``, reading quanto's int8 weights
+    and their scales as they are: ~1.4x torch's ``_weight_int8pack_mm`` (quanto's kernel) on one
+    row, ~2.5x on a prompt. Other dtypes and autograd keep quanto's path. Returns how many."""
     from optimum.quanto import QModuleMixin
     from optimum.quanto.tensor.weights.qbytes import WeightQBytesTensor
 
@@ -359,8 +359,7 @@ def _int8_forward(module, quanto_forward):
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         weight, bias = module.weight, module.bias
-        if (x.dtype == torch.bfloat16 and x.numel() // max(1, x.shape[-1]) <= bf16_gemv.MAX_ROWS
-                and not torch.is_grad_enabled() and (bias is None or bias.dtype == torch.bfloat16)):
+        if x.dtype == torch.bfloat16 and not torch.is_grad_enabled() and (bias is None or bias.dtype == torch.bfloat16):
             return bf16_gemv.linear_int8(x, weight._data.contiguous(), weight._scale.contiguous(), bias)
         return quanto_forward(x)
 

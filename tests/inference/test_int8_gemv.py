@@ -1,8 +1,8 @@
-"""The int8 decoding kernel (``bf16_gemv.linear_int8``): against its float64 reference on the shapes
-it must take (a partial block of rows, tails of features, several input rows, more features than
-one int32 sum may hold), at the extremes that would overflow a wider sum, with NaN or inf input;
-and ``quant.route_int8`` sending quanto's int8 layers to it for decoding only, with logits that
-stay quanto's within rounding."""
+"""The int8 kernel (``bf16_gemv.linear_int8``): against its float64 reference on the shapes it must
+take (a partial block of rows, tails of features, odd and paired input rows, prompts in several row
+chunks, more features than one int32 sum may hold), at the extremes that would overflow a wider
+sum, with NaN or inf input; and ``quant.route_int8`` sending quanto's int8 layers to it, with
+logits that stay quanto's within rounding."""
 
 import pytest
 import torch
@@ -36,7 +36,7 @@ def assert_is_reference(got, x, weight, scale, bias):
 
 @pytest.mark.parametrize("with_bias", [False, True], ids=["no-bias", "bias"])
 @pytest.mark.parametrize("rows, n, k", [(1, 256, 128), (1, 7, 64), (3, 130, 100), (8, 64, 3840), (2, 5, 17),
-                                        (1, 12, 15360)])
+                                        (1, 12, 15360), (9, 6, 300000)])
 def test_kernel_computes_what_the_reference_does(kernel, rows, n, k, with_bias):
     x, weight, scale, bias = random_int8(rows, n, k, rows * n + k)
     bias = bias if with_bias else None
@@ -91,10 +91,11 @@ def int8_linear(n: int, k: int, bias: bool = False):
     return module
 
 
-def test_only_decoding_inputs_take_the_kernel(kernel, monkeypatch):
-    """Up to ``MAX_ROWS`` rows without autograd: the kernel; a prompt, or autograd on: quanto's."""
+def test_bf16_inputs_of_any_length_take_the_kernel_without_autograd(kernel, monkeypatch):
+    """A decoding step, a drafted block and a prompt in several row chunks: the kernel, within
+    rounding of quanto's own; with autograd on (quanto's gradient), quanto's path."""
     module = int8_linear(96, 320, bias=True)
-    inputs = [torch.randn(1, rows, 320).to(torch.bfloat16) for rows in (1, bf16_gemv.MAX_ROWS, bf16_gemv.MAX_ROWS + 1)]
+    inputs = [torch.randn(1, rows, 320).to(torch.bfloat16) for rows in (1, 5, 7000)]  # 7000 x 320: two chunks
     with torch.no_grad():
         quantos = [module(x) for x in inputs]
     assert quant.route_int8(module) == 1
@@ -105,7 +106,7 @@ def test_only_decoding_inputs_take_the_kernel(kernel, monkeypatch):
         for x, theirs in zip(inputs, quantos):
             torch.testing.assert_close(module(x), theirs, rtol=2e-2, atol=2e-2)
     module(inputs[0])  # autograd on: quanto's path
-    assert calls == [(1, 1, 320), (1, bf16_gemv.MAX_ROWS, 320)]
+    assert calls == [x.shape for x in inputs]
 
 
 def test_the_engine_decodes_int8_through_the_kernel(kernel, tiny):
@@ -117,7 +118,7 @@ def test_the_engine_decodes_int8_through_the_kernel(kernel, tiny):
                                      check_memory=False))
     routed = [m for m in engine.model.modules() if "forward" in vars(m) and type(m) is not torch.nn.Linear]
     assert routed
-    assert f"int8: prebuilt, AVX2 ({len(routed)} layers decode)" in engine.info.kernels
+    assert f"int8: prebuilt, AVX2 ({len(routed)} layers)" in engine.info.kernels
     pieces = list(engine.stream([Turn.user("What is on the screen?")],
                                 GenerationSettings(max_new_tokens=6, greedy=True)))
     assert pieces and pieces[-1].finish_reason in ("stop", "length") and pieces[-1].stats.generated_tokens >= 1
