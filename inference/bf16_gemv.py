@@ -1,4 +1,5 @@
-"""The output head of a decoding step: a few bf16 rows times the 262144-row tied embedding.
+"""The output head of a decoding step: a few bf16 rows times the 262144-row tied embedding; and
+every other bf16 matrix a decoding step reads.
 
 Every decoded token multiplies its last hidden state by the whole head: 2 GB of bf16 for the
 12B, the largest single read of a step. torch's one-row bf16 matmul reads it at ~16 GB/s on an
@@ -14,10 +15,7 @@ model loaded with quantization none, the drafter's layers): decoding reads them 
 Prompts and other devices keep torch's matmul (or ``bf16_prompt``'s float32 slices). Without the prebuilt
 library, or on a CPU without AVX2, everything stays as it was.
 
-``linear_int8`` is the same for int8 weights with a scale per row (quantization int8;
-``quant.route_int8`` sends quanto's int8 layers to it, for inputs of any length): the input rows are
-quantized to int16 and multiplied as integers (the kernel's header says why); on that Zen 3 one row
-reads ~21 GB/s against ~15 for torch's ``_weight_int8pack_mm``, and prompts take 0.37-0.42 of its time.
+The same library holds the int8 kernel (``inference/int8_linear.py``): one build, one check.
 """
 
 from __future__ import annotations
@@ -60,33 +58,6 @@ def linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 def reference(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """What the kernel computes, in float64 (slow): ``[M, N]`` for ``x [M, K]``."""
     return x.double() @ weight.double().T
-
-
-def int8_available() -> bool:
-    return available() and library().int8_supported()
-
-
-def describe_int8() -> str:
-    return "prebuilt, AVX2" if int8_available() else "torch's _weight_int8pack_mm (no AVX2, or not built)"
-
-
-def linear_int8(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor,
-                bias: torch.Tensor | None = None) -> torch.Tensor:
-    """``(x @ weight.T) * scale + bias`` for bf16 ``x [..., K]``, an int8 ``weight [N, K]`` and bf16
-    ``scale`` (``[N]`` or quanto's ``[N, 1]``) and ``bias [N]``."""
-    flat = x.reshape(-1, x.shape[-1]).contiguous()
-    return library().linear_int8(flat, weight, scale, bias).view(*x.shape[:-1], weight.shape[0])
-
-
-def reference_int8(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor,
-                   bias: torch.Tensor | None = None) -> torch.Tensor:
-    """What ``linear_int8`` computes, in float64 (slow): each row of ``x`` quantized to int16 by its
-    absmax, times the int8 weight, scaled back."""
-    xd = x.double()
-    absmax = xd.abs().amax(-1, keepdim=True)
-    xq = torch.where(absmax > 0, torch.round(xd * 32767 / absmax.clamp_min(1e-300)), torch.zeros_like(xd))
-    out = (xq @ weight.double().T) * (absmax / 32767) * scale.double().reshape(-1)
-    return out if bias is None else out + bias.double()
 
 
 def route_heads(*models) -> int:
@@ -153,10 +124,6 @@ def _check(module) -> None:
         got = module.linear(x, weight, use_bf16, use_avx512)
         assert torch.allclose(got.double(), expected, rtol=1 / 128, atol=1e-2), "wrong bf16 head product"
     if module.int8_supported():
-        weight8 = torch.randint(-128, 128, (70, 2100), generator=generator, dtype=torch.int8)  # past kFlush
-        x8 = torch.randn(3, 2100, generator=generator).to(torch.bfloat16)
-        scale = torch.rand(70, 1, generator=generator).to(torch.bfloat16)
-        bias = torch.randn(70, generator=generator).to(torch.bfloat16)
-        expected = reference_int8(x8, weight8, scale, bias)
-        got = module.linear_int8(x8, weight8, scale, bias)
-        assert torch.allclose(got.double(), expected, rtol=1 / 128, atol=1e-2), "wrong int8 product"
+        from inference import int8_linear
+
+        int8_linear.check(module)

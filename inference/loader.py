@@ -68,7 +68,7 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
     if assistant_report is not None:
         report_progress("Loading the drafter", 0.9)
         assistant = _load_assistant(assistant_report.path, dtype).to(device)
-    from inference import attention, bf16_gemv, bf16_prompt
+    from inference import attention, bf16_gemv, bf16_prompt, int8_linear
 
     heads = bf16_gemv.route_heads(model, assistant)  # bf16 heads on the CPU, whatever the scheme
     linears = bf16_gemv.route_linears(model, assistant)  # the other bf16 matrices' decoding
@@ -86,7 +86,7 @@ def load_engine(options: LoadOptions, progress: Progress | None = None):
         resident_bytes=resident_bytes(model, assistant),
         kernels=", ".join(filter(None, [
             _kernels(quant_kernels.prepare(), routes) if options.quantization == "int4" else "",
-            f"int8: {bf16_gemv.describe_int8()} ({int8_routes} layers)" if options.quantization == "int8" and device.type == "cpu" else "",
+            f"int8: {int8_linear.describe()} ({int8_routes} layers)" if options.quantization == "int8" and device.type == "cpu" else "",
             f"head: {bf16_gemv.describe()} ({heads} routed, {linears} other bf16 matrices)" if device.type == "cpu" else "",
             f"bf16 prompts: float32 slices ({prompts} matrices; no bf16 GEMM on this CPU)" if prompts else ""])),
     )

@@ -332,15 +332,15 @@ def _routed_forward(module, packed_forward, short: bool, long: bool):
 
 
 def route_int8(model: torch.nn.Module) -> int:
-    """Send the matmuls of int8 layers to ``bf16_gemv.linear_int8``, reading quanto's int8 weights
+    """Send the matmuls of int8 layers to ``int8_linear.linear``, reading quanto's int8 weights
     and their scales as they are: ~1.4x torch's ``_weight_int8pack_mm`` (quanto's kernel) on one
-    row, ~2.5x on a prompt. Other dtypes and autograd keep quanto's path. Returns how many."""
+    row, 2-2.7x on a prompt. Other dtypes and autograd keep quanto's path. Returns how many."""
     from optimum.quanto import QModuleMixin
     from optimum.quanto.tensor.weights.qbytes import WeightQBytesTensor
 
-    from inference import bf16_gemv
+    from inference import int8_linear
 
-    if not bf16_gemv.int8_available():
+    if not int8_linear.available():
         return 0
     routed = 0
     for module in model.modules():
@@ -355,12 +355,12 @@ def route_int8(model: torch.nn.Module) -> int:
 
 
 def _int8_forward(module, quanto_forward):
-    from inference import bf16_gemv
+    from inference import int8_linear
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         weight, bias = module.weight, module.bias
         if x.dtype == torch.bfloat16 and not torch.is_grad_enabled() and (bias is None or bias.dtype == torch.bfloat16):
-            return bf16_gemv.linear_int8(x, weight._data.contiguous(), weight._scale.contiguous(), bias)
+            return int8_linear.linear(x, weight._data.contiguous(), weight._scale.contiguous(), bias)
         return quanto_forward(x)
 
     return forward

@@ -1,7 +1,7 @@
 """Compile Seesay's C++ kernels ahead of time, for this torch: optimum-quanto's CPU extension
 (``quanto_cpp``), the int4 unpack kernel for long inputs (``inference/native/int4_unpack.cpp``) and
 the int4 x int8 kernel for short ones (``inference/native/int4_int8.cpp``) and the bf16 output-head
-kernel for decoding (``inference/native/bf16_gemv.cpp``).
+kernel for decoding with the int8 kernel beside it (``inference/native/bf16_gemv.cpp``).
 
 quanto would otherwise compile its extension at first int4 use, which a frozen app (and a machine
 without a compiler) cannot do; the app never compiles anything. Output: ``build/quanto_ext/``

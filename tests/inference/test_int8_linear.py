@@ -1,4 +1,4 @@
-"""The int8 kernel (``bf16_gemv.linear_int8``): against its float64 reference on the shapes it must
+"""The int8 kernel (``int8_linear.linear``): against its float64 reference on the shapes it must
 take (a partial block of rows, tails of features, odd and paired input rows, prompts in several row
 chunks, more features than one int32 sum may hold), at the extremes that would overflow a wider
 sum, with NaN or inf input; and ``quant.route_int8`` sending quanto's int8 layers to it, with
@@ -7,7 +7,7 @@ logits that stay quanto's within rounding."""
 import pytest
 import torch
 
-from inference import bf16_gemv, quant
+from inference import bf16_gemv, int8_linear, quant
 from tests.inference.prebuilt import prebuilt_kernel
 from tests.inference.test_int4_unpack import assert_routed_logits_are_torchs
 
@@ -15,7 +15,7 @@ from tests.inference.test_int4_unpack import assert_routed_logits_are_torchs
 @pytest.fixture(scope="module")
 def kernel():
     module = prebuilt_kernel(bf16_gemv.LIBRARY, "bf16 head kernel", "AVX2", runs=lambda m: m.int8_supported())
-    assert bf16_gemv.int8_available()
+    assert int8_linear.available()
     return module
 
 
@@ -29,7 +29,7 @@ def random_int8(rows: int, n: int, k: int, seed: int):
 
 
 def assert_is_reference(got, x, weight, scale, bias):
-    expected = bf16_gemv.reference_int8(x, weight, scale, bias)
+    expected = int8_linear.reference(x, weight, scale, bias)
     assert got.shape == expected.shape and got.dtype == torch.bfloat16
     torch.testing.assert_close(got.double(), expected, rtol=1 / 128, atol=1e-3 * expected.abs().max().item())
 
@@ -82,7 +82,7 @@ def test_kernel_refuses_what_it_cannot_read(kernel):
     assert kernel.linear_int8(torch.empty(0, 32, dtype=torch.bfloat16), weight, scale).shape == (0, 64)
 
 
-def int8_linear(n: int, k: int, bias: bool = False):
+def quanto_int8_linear(n: int, k: int, bias: bool = False):
     from optimum.quanto import freeze, qint8, quantize
 
     module = torch.nn.Sequential(torch.nn.Linear(k, n, bias=bias)).to(torch.bfloat16)
@@ -94,14 +94,14 @@ def int8_linear(n: int, k: int, bias: bool = False):
 def test_bf16_inputs_of_any_length_take_the_kernel_without_autograd(kernel, monkeypatch):
     """A decoding step, a drafted block and a prompt in several row chunks: the kernel, within
     rounding of quanto's own; with autograd on (quanto's gradient), quanto's path."""
-    module = int8_linear(96, 320, bias=True)
+    module = quanto_int8_linear(96, 320, bias=True)
     inputs = [torch.randn(1, rows, 320).to(torch.bfloat16) for rows in (1, 5, 7000)]  # 7000 x 320: two chunks
     with torch.no_grad():
         quantos = [module(x) for x in inputs]
     assert quant.route_int8(module) == 1
     calls = []
-    original = bf16_gemv.linear_int8
-    monkeypatch.setattr(bf16_gemv, "linear_int8", lambda x, *rest: calls.append(x.shape) or original(x, *rest))
+    original = int8_linear.linear
+    monkeypatch.setattr(int8_linear, "linear", lambda x, *rest: calls.append(x.shape) or original(x, *rest))
     with torch.no_grad():
         for x, theirs in zip(inputs, quantos):
             torch.testing.assert_close(module(x), theirs, rtol=2e-2, atol=2e-2)
