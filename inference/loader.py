@@ -151,7 +151,9 @@ def _load_model(report, options: LoadOptions, dtype, progress: Progress):
     try:
         model = Gemma4UnifiedForConditionalGeneration.from_pretrained(
             report.path, dtype=dtype, quantization_config=quant.quantization_config(scheme),
-            local_files_only=True, use_safetensors=True,
+            # use_kernels: since 5.25 transformers swaps layers for compiled ones from the Hub
+            # (the `kernels` package) unless told not to; Seesay runs only code it ships, offline.
+            local_files_only=True, use_safetensors=True, use_kernels=False,
         ).eval()
     except (OSError, ValueError) as exc:
         raise ModelCorrupt(f"The weights in {report.path} cannot be loaded ({exc}). Download the model again.") from None
@@ -174,7 +176,7 @@ def _load_assistant(path: Path, dtype):
     from transformers import AutoModelForCausalLM
 
     assistant = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True,
-                                                     use_safetensors=True).eval()
+                                                     use_safetensors=True, use_kernels=False).eval()  # as above
     config = assistant.generation_config
     if not getattr(config, "num_assistant_tokens", None):
         config.num_assistant_tokens = 4  # transformers needs it set for this drafter

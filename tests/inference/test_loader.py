@@ -264,6 +264,14 @@ def test_unquantized_loading_keeps_plain_linears(tiny, tmp_path):
     assert {p.dtype for p in engine.model.parameters()} == {torch.bfloat16}
 
 
+def test_no_layer_is_swapped_for_a_hub_kernel(tiny, tmp_path):
+    """transformers 5.25 kernelizes models through the `kernels` package (compiled layers fetched
+    from the Hub) unless told not to: the model and the drafter run only the code Seesay ships."""
+    engine = load(tiny, tmp_path / "q", "int4")
+    assert engine.assistant is not None
+    assert engine.model.use_kernels is False and engine.assistant.use_kernels is False
+
+
 # -- the drafter -----------------------------------------------------------------------------------
 def test_the_drafter_beside_the_model_is_loaded_with_a_fixed_draft_length(tiny, tmp_path):
     engine = load(tiny, tmp_path / "q", "int8")
