@@ -108,6 +108,12 @@ SEESAY_F_TARGET void rows_f32(const uint16_t* w, int64_t K, const uint16_t* x, f
 
 bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 
+SEESAY_AVX2_TARGET inline float hsum8(__m256 v) {
+  const __m128 half = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 pair = _mm_add_ps(half, _mm_movehl_ps(half, half));
+  return _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1)));
+}
+
 SEESAY_AVX2_TARGET inline __m256 widen8(const uint16_t* p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(
       _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
@@ -127,81 +133,43 @@ SEESAY_AVX2_TARGET void rows_avx2(const uint16_t* w, int64_t K, const uint16_t* 
       acc[r] = _mm256_fmadd_ps(widen8(row), xv, acc[r]);
     }
   }
-  for (int r = 0; r < R; ++r) {
-    const __m128 half = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
-    const __m128 pair = _mm_add_ps(half, _mm_movehl_ps(half, half));
-    out[r] = _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1))) + dot_tail(w + r * K, x, whole, K);
-  }
+  for (int r = 0; r < R; ++r) out[r] = hsum8(acc[r]) + dot_tail(w + r * K, x, whole, K);
 }
 
 constexpr int64_t kChunkBytes = 4 << 20;  // input rows multiplied together (a prompt's), in int16
 constexpr int64_t kFlush = 2048;  // 256 products of |int8| <= 128 and |int16| <= 32767 a lane: < 2^31
 
-// int8 weight rows [n, n + R) against input row x quantized to int16: out[r] = sum_k w[r][k] x[k],
+// int8 weight rows [n, n + R) against P consecutive input rows x (P = 1, or 2 for prompts: each
+// widened weight vector feeds both) quantized to int16: out[p * stride + r] = sum_k w[r][k] x[p][k],
 // the integer sum as float (scales are the caller's), 16 features a step.
-template <int R>
-SEESAY_AVX2_TARGET void rows_int8(const int8_t* w, int64_t K, const int16_t* x, float* out) {
-  __m256 total[R];
-  for (int r = 0; r < R; ++r) total[r] = _mm256_setzero_ps();
+template <int R, int P>
+SEESAY_AVX2_TARGET void rows_int8(const int8_t* w, int64_t K, const int16_t* x, float* out, int64_t stride) {
+  __m256 total[P][R];
+  for (int p = 0; p < P; ++p)
+    for (int r = 0; r < R; ++r) total[p][r] = _mm256_setzero_ps();
   const int64_t whole = K / 16 * 16;
   for (int64_t k0 = 0; k0 < whole; k0 += kFlush) {
     const int64_t k1 = std::min(whole, k0 + kFlush);
-    __m256i acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_si256();
+    __m256i acc[P][R];
+    for (int p = 0; p < P; ++p)
+      for (int r = 0; r < R; ++r) acc[p][r] = _mm256_setzero_si256();
     for (int64_t k = k0; k < k1; k += 16) {
-      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + k));
+      __m256i xv[P];
+      for (int p = 0; p < P; ++p) xv[p] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + p * K + k));
       for (int r = 0; r < R; ++r) {
         const __m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + r * K + k)));
-        acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(wv, xv));
+        for (int p = 0; p < P; ++p) acc[p][r] = _mm256_add_epi32(acc[p][r], _mm256_madd_epi16(wv, xv[p]));
       }
     }
-    for (int r = 0; r < R; ++r) total[r] = _mm256_add_ps(total[r], _mm256_cvtepi32_ps(acc[r]));
+    for (int p = 0; p < P; ++p)
+      for (int r = 0; r < R; ++r) total[p][r] = _mm256_add_ps(total[p][r], _mm256_cvtepi32_ps(acc[p][r]));
   }
-  for (int r = 0; r < R; ++r) {
-    const __m128 half = _mm_add_ps(_mm256_castps256_ps128(total[r]), _mm256_extractf128_ps(total[r], 1));
-    const __m128 pair = _mm_add_ps(half, _mm_movehl_ps(half, half));
-    int32_t tail = 0;
-    for (int64_t k = whole; k < K; ++k) tail += int32_t(w[r * K + k]) * x[k];
-    out[r] = _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1))) + float(tail);
-  }
-}
-
-// The same for two input rows at once (prompts): each widened weight vector feeds both.
-template <int R>
-SEESAY_AVX2_TARGET void rows_int8_pair(const int8_t* w, int64_t K, const int16_t* x0, const int16_t* x1,
-                                       float* out0, float* out1) {
-  __m256 total[2][R];
-  for (int r = 0; r < R; ++r) total[0][r] = total[1][r] = _mm256_setzero_ps();
-  const int64_t whole = K / 16 * 16;
-  for (int64_t k0 = 0; k0 < whole; k0 += kFlush) {
-    const int64_t k1 = std::min(whole, k0 + kFlush);
-    __m256i acc[2][R];
-    for (int r = 0; r < R; ++r) acc[0][r] = acc[1][r] = _mm256_setzero_si256();
-    for (int64_t k = k0; k < k1; k += 16) {
-      const __m256i xa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x0 + k));
-      const __m256i xb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x1 + k));
-      for (int r = 0; r < R; ++r) {
-        const __m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + r * K + k)));
-        acc[0][r] = _mm256_add_epi32(acc[0][r], _mm256_madd_epi16(wv, xa));
-        acc[1][r] = _mm256_add_epi32(acc[1][r], _mm256_madd_epi16(wv, xb));
-      }
-    }
+  for (int p = 0; p < P; ++p)
     for (int r = 0; r < R; ++r) {
-      total[0][r] = _mm256_add_ps(total[0][r], _mm256_cvtepi32_ps(acc[0][r]));
-      total[1][r] = _mm256_add_ps(total[1][r], _mm256_cvtepi32_ps(acc[1][r]));
-    }
-  }
-  for (int i = 0; i < 2; ++i) {
-    const int16_t* x = i ? x1 : x0;
-    float* out = i ? out1 : out0;
-    for (int r = 0; r < R; ++r) {
-      const __m128 half = _mm_add_ps(_mm256_castps256_ps128(total[i][r]), _mm256_extractf128_ps(total[i][r], 1));
-      const __m128 pair = _mm_add_ps(half, _mm_movehl_ps(half, half));
       int32_t tail = 0;
-      for (int64_t k = whole; k < K; ++k) tail += int32_t(w[r * K + k]) * x[k];
-      out[r] = _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1))) + float(tail);
+      for (int64_t k = whole; k < K; ++k) tail += int32_t(w[r * K + k]) * x[p * K + k];
+      out[p * stride + r] = hsum8(total[p][r]) + float(tail);
     }
-  }
 }
 
 // Row x quantized to int16 (absmax / 32767) into q; returns the scale, NaN where x holds a NaN or
@@ -330,13 +298,12 @@ torch::Tensor linear_int8(const torch::Tensor& x, const torch::Tensor& weight, c
         for (int64_t m = c0; m < c1; m += 2) {  // later rows find this weight block in L1
           const int64_t pair = std::min<int64_t>(2, c1 - m);
           const int16_t* x0 = xq.data() + m * K;
-          if (pair == 2 && count == kRows) rows_int8_pair<kRows>(w + n0 * K, K, x0, x0 + K, sums[0], sums[1]);
+          if (pair == 2 && count == kRows) rows_int8<kRows, 2>(w + n0 * K, K, x0, sums[0], kRows);
           else if (pair == 2)
-            for (int64_t r = 0; r < count; ++r)
-              rows_int8_pair<1>(w + (n0 + r) * K, K, x0, x0 + K, sums[0] + r, sums[1] + r);
-          else if (count == kRows) rows_int8<kRows>(w + n0 * K, K, x0, sums[0]);
+            for (int64_t r = 0; r < count; ++r) rows_int8<1, 2>(w + (n0 + r) * K, K, x0, sums[0] + r, kRows);
+          else if (count == kRows) rows_int8<kRows, 1>(w + n0 * K, K, x0, sums[0], kRows);
           else
-            for (int64_t r = 0; r < count; ++r) rows_int8<1>(w + (n0 + r) * K, K, x0, sums[0] + r);
+            for (int64_t r = 0; r < count; ++r) rows_int8<1, 1>(w + (n0 + r) * K, K, x0, sums[0] + r, kRows);
           for (int64_t i = 0; i < pair; ++i)
             for (int64_t r = 0; r < count; ++r) {
               const float v = sums[i][r] * xscale[m + i] * from_bf16(ws[n0 + r]) + (bs ? from_bf16(bs[n0 + r]) : 0.f);
