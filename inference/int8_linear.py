@@ -6,6 +6,7 @@ floor there (bench/README.md, 2026-12-03). ``linear`` (``native/bf16_gemv.cpp``,
 prebuilt library as the bf16 head kernel) quantizes each input row to int16 (absmax / 32767) and
 multiplies it by the int8 weights as integers, exactly, with VPMADDWD (AVX2): ~21 GB/s at one row;
 prompts, two input rows per widened weight, take 0.37-0.49 of torch's time at 43 and 453 rows.
+CPUs with AVX512-VNNI take 32 weights an instruction (VPDPWSSD) instead of 16.
 ``quant.route_int8`` gives it quanto's int8 layers, for inputs of any length. The int16 input
 differs from the bf16 one by at most 1.5e-5 of the row's largest value, where bf16 itself rounds
 each value by up to 2^-9 of it. A NaN or inf input gives NaN. ``reference`` computes the same in
@@ -24,7 +25,9 @@ def available() -> bool:
 
 
 def describe() -> str:
-    return "prebuilt, AVX2" if available() else "torch's _weight_int8pack_mm (no AVX2, or not built)"
+    if not available():
+        return "torch's _weight_int8pack_mm (no AVX2, or not built)"
+    return "prebuilt, AVX512-VNNI" if bf16_gemv.library().int8_avx512_supported() else "prebuilt, AVX2"
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -53,5 +56,7 @@ def check(module) -> None:
     x = torch.randn(3, 2100, generator=generator).to(torch.bfloat16)
     scale = torch.rand(70, 1, generator=generator).to(torch.bfloat16)
     bias = torch.randn(70, generator=generator).to(torch.bfloat16)
-    got = module.linear_int8(x, weight, scale, bias)
-    assert torch.allclose(got.double(), reference(x, weight, scale, bias), rtol=1 / 128, atol=1e-2), "wrong int8 product"
+    for use_avx512 in (True, False):  # each path the CPU has
+        got = module.linear_int8(x, weight, scale, bias, use_avx512)
+        assert torch.allclose(got.double(), reference(x, weight, scale, bias), rtol=1 / 128, atol=1e-2), \
+            "wrong int8 product"

@@ -16,8 +16,8 @@
 // its largest value, where bf16 itself rounds each value by up to 2^-9 of it), and 16 weights at a
 // time are widened to int16 and multiplied by it with VPMADDWD into int32 sums, exact, turned into
 // float every kFlush features so they cannot overflow: ~21 GB/s there at one row; a prompt's rows
-// go two at a time through each widened weight, 0.37-0.49x torch's time at 43 and 453 rows (AVX2;
-// the same path on AVX-512 CPUs).
+// go two at a time through each widened weight, 0.37-0.49x torch's time at 43 and 453 rows (AVX2).
+// CPUs with AVX512-VNNI take 32 weights a step with VPDPWSSD (rows_int8_vnni).
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
@@ -34,6 +34,7 @@
 #define SEESAY_F_TARGET __attribute__((target("avx512f,avx512bw")))
 #define SEESAY_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16")))
 #define SEESAY_AVX2_TARGET __attribute__((target("avx2,fma")))
+#define SEESAY_VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
 #endif
 
 namespace {
@@ -172,6 +173,50 @@ SEESAY_AVX2_TARGET void rows_int8(const int8_t* w, int64_t K, const int16_t* x, 
     }
 }
 
+// The same on AVX-512 with VNNI: 32 weights widened to int16 at a time, VPDPWSSD (VPMADDWD and the
+// add in one instruction), 32 features a step; kFlush bounds each lane to 128 products here. On a
+// 2-core Sapphire Rapids, for a stream of the 12B's layer shapes at one row: 23.0 GB/s on the AVX2
+// path, 25.6 here, 27.3 with each row prefetched 1 KB ahead (2 KB: 26.6), where max() reads 27-32;
+// at 5 rows 12.5 against 16.8 (torch's 8.0).
+template <int R, int P>
+SEESAY_VNNI_TARGET void rows_int8_vnni(const int8_t* w, int64_t K, const int16_t* x, float* out, int64_t stride) {
+  __m512 total[P][R];
+  for (int p = 0; p < P; ++p)
+    for (int r = 0; r < R; ++r) total[p][r] = _mm512_setzero_ps();
+  const int64_t whole = K / 32 * 32;
+  for (int64_t k0 = 0; k0 < whole; k0 += kFlush) {
+    const int64_t k1 = std::min(whole, k0 + kFlush);
+    __m512i acc[P][R];
+    for (int p = 0; p < P; ++p)
+      for (int r = 0; r < R; ++r) acc[p][r] = _mm512_setzero_si512();
+    for (int64_t k = k0; k < k1; k += 32) {
+      __m512i xv[P];
+      for (int p = 0; p < P; ++p) xv[p] = _mm512_loadu_si512(x + p * K + k);
+      for (int r = 0; r < R; ++r) {
+        if ((k & 63) == 0) _mm_prefetch(reinterpret_cast<const char*>(w + r * K + k) + kAhead, _MM_HINT_T0);
+        const __m512i wv = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + r * K + k)));
+        for (int p = 0; p < P; ++p) acc[p][r] = _mm512_dpwssd_epi32(acc[p][r], wv, xv[p]);
+      }
+    }
+    for (int p = 0; p < P; ++p)
+      for (int r = 0; r < R; ++r) total[p][r] = _mm512_add_ps(total[p][r], _mm512_cvtepi32_ps(acc[p][r]));
+  }
+  for (int p = 0; p < P; ++p)
+    for (int r = 0; r < R; ++r) {
+      int32_t tail = 0;
+      for (int64_t k = whole; k < K; ++k) tail += int32_t(w[r * K + k]) * x[p * K + k];
+      out[p * stride + r] = _mm512_reduce_add_ps(total[p][r]) + float(tail);
+    }
+}
+
+bool cpu_has_avx512_vnni() { return cpu_has_avx512() && __builtin_cpu_supports("avx512vnni"); }
+
+template <int R, int P>
+void int8_rows(bool vnni, const int8_t* w, int64_t K, const int16_t* x, float* out, int64_t stride) {
+  if (vnni) rows_int8_vnni<R, P>(w, K, x, out, stride);
+  else rows_int8<R, P>(w, K, x, out, stride);
+}
+
 // Row x quantized to int16 (absmax / 32767) into q; returns the scale, NaN where x holds a NaN or
 // an inf. _mm256_cvtps_epi32 rounds to nearest even, as std::nearbyint does.
 SEESAY_AVX2_TARGET float quantize_row(const uint16_t* x, int64_t K, int16_t* q) {
@@ -217,6 +262,7 @@ void rows(Isa isa, const uint16_t* w, int64_t K, const uint16_t* x, float* out) 
 bool cpu_has_avx512() { return false; }
 bool cpu_has_bf16() { return false; }
 bool cpu_has_avx2() { return false; }
+bool cpu_has_avx512_vnni() { return false; }
 #endif
 
 }  // namespace
@@ -259,9 +305,10 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, bool u
 }
 
 // (x @ W^T) * scale + bias for bf16 x [M, K], int8 W [N, K] and bf16 scale [N] (or
-// [N, 1], quanto's) and bias [N] or None; bf16 [M, N], rounded once.
+// [N, 1], quanto's) and bias [N] or None; bf16 [M, N], rounded once. use_avx512 false forces the
+// AVX2 path on a CPU with AVX512-VNNI (the tests check both).
 torch::Tensor linear_int8(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& scale,
-                          const c10::optional<torch::Tensor>& bias) {
+                          const c10::optional<torch::Tensor>& bias, bool use_avx512) {
   TORCH_CHECK(cpu_has_avx2(), "this CPU has no AVX2");
   TORCH_CHECK(x.scalar_type() == torch::kBFloat16 && x.dim() == 2 && x.is_contiguous(), "x: bf16 [M, K]");
   TORCH_CHECK(weight.scalar_type() == torch::kInt8 && weight.dim() == 2 && weight.is_contiguous() &&
@@ -275,6 +322,7 @@ torch::Tensor linear_int8(const torch::Tensor& x, const torch::Tensor& weight, c
   auto out = torch::empty({M, N}, x.options());
   if (M == 0 || N == 0) return out;
 #ifdef SEESAY_AVX512
+  const bool vnni = use_avx512 && cpu_has_avx512_vnni();
   const int8_t* w = weight.data_ptr<int8_t>();
   const uint16_t* xs = reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>());
   const uint16_t* ws = reinterpret_cast<const uint16_t*>(scale.data_ptr<at::BFloat16>());
@@ -298,12 +346,12 @@ torch::Tensor linear_int8(const torch::Tensor& x, const torch::Tensor& weight, c
         for (int64_t m = c0; m < c1; m += 2) {  // later rows find this weight block in L1
           const int64_t pair = std::min<int64_t>(2, c1 - m);
           const int16_t* x0 = xq.data() + m * K;
-          if (pair == 2 && count == kRows) rows_int8<kRows, 2>(w + n0 * K, K, x0, sums[0], kRows);
+          if (pair == 2 && count == kRows) int8_rows<kRows, 2>(vnni, w + n0 * K, K, x0, sums[0], kRows);
           else if (pair == 2)
-            for (int64_t r = 0; r < count; ++r) rows_int8<1, 2>(w + (n0 + r) * K, K, x0, sums[0] + r, kRows);
-          else if (count == kRows) rows_int8<kRows, 1>(w + n0 * K, K, x0, sums[0], kRows);
+            for (int64_t r = 0; r < count; ++r) int8_rows<1, 2>(vnni, w + (n0 + r) * K, K, x0, sums[0] + r, kRows);
+          else if (count == kRows) int8_rows<kRows, 1>(vnni, w + n0 * K, K, x0, sums[0], kRows);
           else
-            for (int64_t r = 0; r < count; ++r) rows_int8<1, 1>(w + (n0 + r) * K, K, x0, sums[0] + r, kRows);
+            for (int64_t r = 0; r < count; ++r) int8_rows<1, 1>(vnni, w + (n0 + r) * K, K, x0, sums[0] + r, kRows);
           for (int64_t i = 0; i < pair; ++i)
             for (int64_t r = 0; r < count; ++r) {
               const float v = sums[i][r] * xscale[m + i] * from_bf16(ws[n0 + r]) + (bs ? from_bf16(bs[n0 + r]) : 0.f);
@@ -326,7 +374,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::call_guard<py::gil_scoped_release>(), py::arg("x"), py::arg("weight"), py::arg("use_bf16") = true,
         py::arg("use_avx512") = true);
   m.def("int8_supported", &cpu_has_avx2, "whether this CPU has AVX2 (the int8 kernel)");
+  m.def("int8_avx512_supported", &cpu_has_avx512_vnni, "whether this CPU has AVX512-VNNI (the int8 kernel's wide path)");
   m.def("linear_int8", &linear_int8, "(x @ W^T) * scale + bias for bf16 rows x and an int8 matrix W",
         py::call_guard<py::gil_scoped_release>(), py::arg("x"), py::arg("weight"), py::arg("scale"),
-        py::arg("bias") = py::none());
+        py::arg("bias") = py::none(), py::arg("use_avx512") = true);
 }

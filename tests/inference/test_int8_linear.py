@@ -34,37 +34,47 @@ def assert_is_reference(got, x, weight, scale, bias):
     torch.testing.assert_close(got.double(), expected, rtol=1 / 128, atol=1e-3 * expected.abs().max().item())
 
 
+# use_avx512 True is the VPDPWSSD path on CPUs with AVX512-VNNI (the AVX2 one on others), False the
+# AVX2 path everywhere: each test runs both the CPU has.
+PATHS = pytest.mark.parametrize("use_avx512", [True, False], ids=["widest", "avx2"])
+
+
+@PATHS
 @pytest.mark.parametrize("with_bias", [False, True], ids=["no-bias", "bias"])
 @pytest.mark.parametrize("rows, n, k", [(1, 256, 128), (1, 7, 64), (3, 130, 100), (8, 64, 3840), (2, 5, 17),
-                                        (1, 12, 15360), (9, 6, 300000)])
-def test_kernel_computes_what_the_reference_does(kernel, rows, n, k, with_bias):
+                                        (1, 12, 15360), (1, 9, 48), (9, 6, 300000)])
+def test_kernel_computes_what_the_reference_does(kernel, rows, n, k, with_bias, use_avx512):
     x, weight, scale, bias = random_int8(rows, n, k, rows * n + k)
     bias = bias if with_bias else None
-    assert_is_reference(kernel.linear_int8(x, weight, scale, bias), x, weight, scale, bias)
+    assert_is_reference(kernel.linear_int8(x, weight, scale, bias, use_avx512), x, weight, scale, bias)
 
 
-def test_the_largest_products_do_not_overflow(kernel):
+@PATHS
+def test_the_largest_products_do_not_overflow(kernel, use_avx512):
     """Every weight -128 and every input at its absmax (int16 32767) over 15360 features: 63 G, far
     past int32; the sums are flushed to float before they can overflow."""
     weight = torch.full((4, 15360), -128, dtype=torch.int8)
     x = torch.full((1, 15360), 3.0).to(torch.bfloat16)
     scale = torch.ones(4).to(torch.bfloat16)
-    got = kernel.linear_int8(x, weight, scale)
+    got = kernel.linear_int8(x, weight, scale, None, use_avx512)
     assert_is_reference(got, x, weight, scale, None)
     assert (got < 0).all()
 
 
-def test_matches_quantos_int8_kernel_within_the_input_rounding(kernel):
+@PATHS
+def test_matches_quantos_int8_kernel_within_the_input_rounding(kernel, use_avx512):
     x, weight, scale, _ = random_int8(1, 300, 3840, 7)
     theirs = torch._weight_int8pack_mm(x, weight, scale.flatten())
-    torch.testing.assert_close(kernel.linear_int8(x, weight, scale), theirs, rtol=2e-2, atol=2e-2 * theirs.abs().max().item())
+    torch.testing.assert_close(kernel.linear_int8(x, weight, scale, None, use_avx512), theirs, rtol=2e-2,
+                               atol=2e-2 * theirs.abs().max().item())
 
 
-def test_a_nan_or_inf_in_the_input_gives_nan(kernel):
+@PATHS
+def test_a_nan_or_inf_in_the_input_gives_nan(kernel, use_avx512):
     x, weight, scale, _ = random_int8(2, 16, 64, 3)
     x[0, 5] = float("nan")
     x[1, 9] = float("inf")
-    assert kernel.linear_int8(x, weight, scale).isnan().all()
+    assert kernel.linear_int8(x, weight, scale, None, use_avx512).isnan().all()
 
 
 def test_kernel_refuses_what_it_cannot_read(kernel):
@@ -118,7 +128,8 @@ def test_the_engine_decodes_int8_through_the_kernel(kernel, tiny):
                                      check_memory=False))
     routed = [m for m in engine.model.modules() if "forward" in vars(m) and type(m) is not torch.nn.Linear]
     assert routed
-    assert f"int8: prebuilt, AVX2 ({len(routed)} layers)" in engine.info.kernels
+    path = "AVX512-VNNI" if kernel.int8_avx512_supported() else "AVX2"
+    assert f"int8: prebuilt, {path} ({len(routed)} layers)" in engine.info.kernels
     pieces = list(engine.stream([Turn.user("What is on the screen?")],
                                 GenerationSettings(max_new_tokens=6, greedy=True)))
     assert pieces and pieces[-1].finish_reason in ("stop", "length") and pieces[-1].stats.generated_tokens >= 1
