@@ -92,6 +92,36 @@ def test_kernel_refuses_what_it_cannot_read(kernel):
     assert kernel.linear_int8(torch.empty(0, 32, dtype=torch.bfloat16), weight, scale).shape == (0, 64)
 
 
+@pytest.fixture
+def gemm(kernel):
+    if int8_linear.gemm_from_rows() is None:
+        pytest.skip("this CPU has no bf16 GEMM (AVX512-BF16 / AMX): prompts stay on the integer kernel")
+    return kernel
+
+
+@pytest.mark.parametrize("with_bias", [False, True], ids=["no-bias", "bias"])
+@pytest.mark.parametrize("rows, n, k", [(32, 64, 3840), (40, 1030, 100), (3, 2 * int8_linear.SLICE_ROWS + 5, 48)])
+def test_prompts_through_the_gemm_compute_what_the_reference_does(gemm, rows, n, k, with_bias):
+    """int8 weights widened to bf16 slice by slice through torch's bf16 GEMM: several slices and a
+    partial one, a tail of K; quanto's weights exactly, so the integer kernel's reference holds."""
+    x, weight, scale, bias = random_int8(rows, n, k, rows + n + k)
+    bias = bias if with_bias else None
+    assert_is_reference(int8_linear.through_gemm(x, weight, scale, bias), x, weight, scale, bias)
+
+
+def test_prompts_switch_to_the_gemm_at_their_row_count(gemm):
+    """One row short of ``gemm_from_rows()`` the integer kernel (exactly its output), from it the
+    GEMM (exactly its output): the two differ in rounding, so each result says which ran."""
+    from_rows = int8_linear.gemm_from_rows()
+    for rows, expected in ((from_rows - 1, lambda *a: gemm.linear_int8(*a)), (from_rows, int8_linear.through_gemm)):
+        x, weight, scale, bias = random_int8(rows, 300, 640, rows)
+        got = int8_linear.linear(x.unsqueeze(0), weight, scale, bias)
+        assert got.shape == (1, rows, 300)
+        assert torch.equal(got[0], expected(x, weight, scale, bias))
+        other = int8_linear.through_gemm if rows < from_rows else (lambda *a: gemm.linear_int8(*a))
+        assert not torch.equal(got[0], other(x, weight, scale, bias))
+
+
 def quanto_int8_linear(n: int, k: int, bias: bool = False):
     from optimum.quanto import freeze, qint8, quantize
 
@@ -129,7 +159,9 @@ def test_the_engine_decodes_int8_through_the_kernel(kernel, tiny):
     routed = [m for m in engine.model.modules() if "forward" in vars(m) and type(m) is not torch.nn.Linear]
     assert routed
     path = "AVX512-VNNI" if kernel.int8_avx512_supported() else "AVX2"
-    assert f"int8: prebuilt, {path} ({len(routed)} layers)" in engine.info.kernels
+    from_rows = int8_linear.gemm_from_rows()
+    gemm = f", bf16 GEMM from {from_rows} rows" if from_rows else ""
+    assert f"int8: prebuilt, {path}{gemm} ({len(routed)} layers)" in engine.info.kernels
     pieces = list(engine.stream([Turn.user("What is on the screen?")],
                                 GenerationSettings(max_new_tokens=6, greedy=True)))
     assert pieces and pieces[-1].finish_reason in ("stop", "length") and pieces[-1].stats.generated_tokens >= 1
