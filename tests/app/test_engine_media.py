@@ -37,6 +37,18 @@ def test_an_object_sent_again_arrives_as_the_same_object_without_its_pixels():
     assert sender.sent == 2
 
 
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "I;16"])
+def test_an_image_of_any_mode_arrives_whole(mode):
+    """RGB, RGBA and L go as raw bytes after a header; a palette image and others are pickled."""
+    sender, receiver = MediaSender(), MediaReceiver()
+    image = Image.fromarray(np.random.default_rng(3).integers(0, 255, (37, 53, 3), dtype=np.uint8)).convert(mode)
+    frames = sender.encode(("ask", "r1", [Turn.user(ImagePart(image), "?")]))
+    assert len(frames) == (3 if mode in ("RGB", "RGBA", "L") else 2)
+    got = [receiver.decode(f) for f in frames][-1][2][0].parts[0].image
+    assert (got.mode, got.size, got.tobytes()) == (image.mode, image.size, image.tobytes())
+    assert got.getpalette() == image.getpalette()
+
+
 def test_media_the_next_message_does_not_use_are_dropped_on_both_sides():
     sender, receiver = MediaSender(), MediaReceiver()
     one, two = Image.new("RGB", (32, 32), "red"), Image.new("RGB", (32, 32), "blue")
