@@ -57,14 +57,14 @@ def serve(conn, log_level: int) -> None:
 
 def yield_to_the_app() -> None:
     """Lower this process's scheduling priority below the app's; a system that refuses keeps it."""
-    import psutil
-
     try:
         if sys.platform == "win32":
+            import psutil
+
             psutil.Process().nice(psutil.BELOW_NORMAL_PRIORITY_CLASS)
         else:
             os.nice(NICE)
-    except OSError as error:
+    except Exception as error:  # noqa: BLE001 - OSError, psutil.AccessDenied: the model runs either way
         log.warning("could not lower the engine's priority: %s", error)
 
 

@@ -13,6 +13,7 @@ import threading
 import pytest
 
 from app.engine_bridge import EngineBridge
+from app import engine_process
 from app.engine_process import message_for
 from inference.conversation import ImagePart, Turn
 from inference.errors import InputError
@@ -169,6 +170,20 @@ def test_the_engine_process_logs_into_the_apps_log(qtbot, qapp, tmp_path, caplog
     [record] = [r for r in caplog.records if r.getMessage().startswith("loading the model failed")]
     assert record.process == pid != os.getpid() and record.name == "app.engine_process"
     assert "ModelNotFound" in record.getMessage()  # the traceback came along, as text
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX niceness")
+def test_the_engine_process_runs_below_the_apps_priority(qtbot, qapp, tmp_path):
+    import psutil
+
+    bridge = EngineBridge()
+    try:
+        with qtbot.waitSignal(bridge.loadFailed, timeout=LOAD_TIMEOUT_MS):
+            bridge.load(LoadOptions(model=str(tmp_path / "nowhere")))
+        engine_nice = psutil.Process(bridge._relay.pid).nice()
+    finally:
+        bridge.shutdown()
+    assert engine_nice == min(19, os.nice(0) + engine_process.NICE)
 
 
 def test_messages_for_the_user():

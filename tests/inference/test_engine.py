@@ -312,7 +312,7 @@ def test_a_follow_up_reuses_the_cache_and_matches_a_fresh_pass_over_the_same_ids
         fresh.model(**whole.model_inputs())
     # bf16 sums in another order differ by ~0.6 %, by 1.2 % through int8's integer kernel and 2.1 %
     # where prompts go through the bf16 GEMM (its products are rounded, then scaled); changing one
-    # answer token moves them ~5 %.
+    # token in the middle of the answer moved them 8.3 %.
     difference = (cached.value - one_pass.value).norm() / one_pass.value.norm()
     assert difference < 0.03, difference
 
@@ -391,7 +391,7 @@ def test_prefill_while_speaking_is_reused_by_the_answer_with_the_same_logits(fre
     with LastLogits(fresh.model) as one_pass:
         collect(fresh, question)
     difference = (after_prefill.value - one_pass.value).norm() / one_pass.value.norm()
-    print("DIFF", float(difference)); assert difference < 0.02, difference
+    assert difference < 0.02, difference
 
 
 def test_prefill_of_text_alone_does_nothing(fresh):

@@ -112,13 +112,12 @@ def test_prompts_through_the_gemm_compute_what_the_reference_does(gemm, rows, n,
 def test_prompts_switch_to_the_gemm_at_their_row_count(gemm):
     """One row short of ``gemm_from_rows()`` the integer kernel (exactly its output), from it the
     GEMM (exactly its output): the two differ in rounding, so each result says which ran."""
-    from_rows = int8_linear.gemm_from_rows()
-    for rows, expected in ((from_rows - 1, lambda *a: gemm.linear_int8(*a)), (from_rows, int8_linear.through_gemm)):
+    from_rows, integer, through = int8_linear.gemm_from_rows(), gemm.linear_int8, int8_linear.through_gemm
+    for rows, ran, other in ((from_rows - 1, integer, through), (from_rows, through, integer)):
         x, weight, scale, bias = random_int8(rows, 300, 640, rows)
         got = int8_linear.linear(x.unsqueeze(0), weight, scale, bias)
         assert got.shape == (1, rows, 300)
-        assert torch.equal(got[0], expected(x, weight, scale, bias))
-        other = int8_linear.through_gemm if rows < from_rows else (lambda *a: gemm.linear_int8(*a))
+        assert torch.equal(got[0], ran(x, weight, scale, bias))
         assert not torch.equal(got[0], other(x, weight, scale, bias))
 
 
